@@ -1,0 +1,113 @@
+package domain
+
+import (
+	"fmt"
+	"slices"
+	"time"
+)
+
+// Transport is a route by which a municipality receives submissions of a service.
+type Transport string
+
+// The transport routes an EfA-Steckbrief may list.
+const (
+	TransportFITConnect Transport = "fit-connect"
+	TransportXTA        Transport = "xta"
+	TransportEmail      Transport = "email"
+)
+
+// Valid reports whether t is one of the known transport routes.
+func (t Transport) Valid() bool {
+	return t == TransportFITConnect || t == TransportXTA || t == TransportEmail
+}
+
+// Contact is a named person or mailbox on a Steckbrief.
+type Contact struct {
+	Role  string `json:"role"`
+	Name  string `json:"name"`
+	Email string `json:"email"`
+}
+
+// Service is the EfA-Steckbrief: the one-page profile of an online service from which
+// Rollin derives every roll-in's step plan.
+type Service struct {
+	Key      ServiceKey `json:"key"`
+	Name     string     `json:"name"`
+	Provider string     `json:"provider"`
+	// Fachverfahren lists the back-office products known to work with the service.
+	Fachverfahren []string `json:"fachverfahren"`
+	// Transports lists the routes the service can deliver submissions by.
+	Transports          []Transport `json:"transports"`
+	PaymentRequired     bool        `json:"payment_required"`
+	UserAccountRequired bool        `json:"user_account_required"`
+	// DPARequired is true for the few services whose Steckbrief still asks for a
+	// data-processing agreement (not needed for EfA services since §8a(4) OZG).
+	DPARequired bool `json:"dpa_required"`
+	// Lands lists the 2-digit Land keys in which a cost-sharing agreement covers the
+	// service; a municipality elsewhere cannot join it.
+	Lands []string `json:"lands"`
+	// ActivationDates are the fixed go-live dates (Stichtage); empty means go-live follows
+	// the test at once.
+	ActivationDates []time.Time `json:"activation_dates,omitempty"`
+	Costs           string      `json:"costs"`
+	Contacts        []Contact   `json:"contacts"`
+}
+
+// Validate names the first field of s that is missing or malformed.
+func (s Service) Validate() error {
+	if _, err := ParseServiceKey(string(s.Key)); err != nil {
+		return fmt.Errorf("service key: %w", err)
+	}
+	if s.Name == "" {
+		return fmt.Errorf("service %s: name is empty", s.Key)
+	}
+	if s.Provider == "" {
+		return fmt.Errorf("service %s: provider is empty", s.Key)
+	}
+	if len(s.Transports) == 0 {
+		return fmt.Errorf("service %s: no transport route", s.Key)
+	}
+	for _, t := range s.Transports {
+		if !t.Valid() {
+			return fmt.Errorf("service %s: unknown transport %q (want fit-connect, xta or email)", s.Key, t)
+		}
+	}
+	if len(s.Fachverfahren) == 0 {
+		return fmt.Errorf("service %s: no compatible Fachverfahren", s.Key)
+	}
+	for _, l := range s.Lands {
+		if len(l) != 2 || !allDigits(l) {
+			return fmt.Errorf("service %s: Land key %q: want 2 digits", s.Key, l)
+		}
+	}
+	return nil
+}
+
+// OfferedIn reports whether the service is covered in the given Land.
+func (s Service) OfferedIn(land string) bool { return slices.Contains(s.Lands, land) }
+
+// Supports reports whether the service delivers by transport t.
+func (s Service) Supports(t Transport) bool { return slices.Contains(s.Transports, t) }
+
+// Compatible reports whether fachverfahren is on the Steckbrief's list.
+func (s Service) Compatible(fachverfahren string) bool {
+	return slices.Contains(s.Fachverfahren, fachverfahren)
+}
+
+// Municipality is one entry of the Destatis municipality register, with what Rollin knows
+// of its systems (its profile). The profile fields are empty until the municipality or a
+// project manager enters them.
+type Municipality struct {
+	ARS        ARS    `json:"ars"`
+	Name       string `json:"name"`
+	Land       string `json:"land"`
+	Kreis      string `json:"kreis"`
+	KreisName  string `json:"kreis_name"`
+	Population int    `json:"population"`
+	// Fachverfahren the municipality runs, if known.
+	Fachverfahren []string `json:"fachverfahren,omitempty"`
+	// Transports the municipality can receive by, if known.
+	Transports []Transport `json:"transports,omitempty"`
+	// FrameworkAgreement is true once a Rahmenvereinbarung with its Kommunalvertreter is on file.
+	FrameworkAgreement bool `json:"framework_agreement"`
+}

@@ -1,0 +1,42 @@
+// Package starter is the one service layer through which the API, the web pages and the CLI
+// start roll-ins, read them and act on them. It enforces the role matrix, so that no front
+// end can disagree with another about who may do what.
+package starter
+
+import (
+	"context"
+	"encoding/json"
+
+	"github.com/rollin-efa/rollin/domain"
+	"github.com/rollin-efa/rollin/store"
+)
+
+// Principal is the signed-in user a request acts for.
+type Principal struct {
+	Name string
+	Role domain.Role
+	// ARS scopes a municipality principal to its own municipality; empty for other roles.
+	ARS domain.ARS
+}
+
+// Action is a human decision or operator command on one run.
+type Action struct {
+	Name string `json:"action"`
+	// ID makes the action idempotent: the same ID sent twice is applied once.
+	ID     string          `json:"action_id"`
+	Step   string          `json:"step"`
+	Reason string          `json:"reason"`
+	Data   json.RawMessage `json:"data"`
+}
+
+// API is what front ends need of the starter. *Service implements it.
+type API interface {
+	Start(ctx context.Context, p Principal, ars, service string) (status domain.RunStatus, created bool, err error)
+	Status(ctx context.Context, p Principal, ars, service string) (domain.RunStatus, error)
+	List(ctx context.Context, p Principal, f store.RunFilter) (items []domain.RunStatus, next string, err error)
+	Act(ctx context.Context, p Principal, ars, service string, a Action) (domain.RunStatus, error)
+	Audit(ctx context.Context, p Principal, ars, service string) ([]domain.AuditEvent, error)
+	Services(ctx context.Context, p Principal) ([]domain.Service, error)
+	Service(ctx context.Context, p Principal, key string) (domain.Service, error)
+	Municipalities(ctx context.Context, p Principal, f store.MunicipalityFilter) (items []domain.Municipality, next string, err error)
+}

@@ -1,0 +1,646 @@
+// Package workflows holds Rollin's deterministic process code: the RollIn workflow (one
+// municipality joining one EfA service), its step plan, and the names and types of its
+// Updates and activities. It does no I/O and imports neither the store nor the system
+// clients: activities are called by name, so the worker decides what implements them.
+package workflows
+
+import (
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+
+	"go.temporal.io/sdk/log"
+	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/workflow"
+
+	"github.com/rollin-efa/rollin/domain"
+)
+
+var (
+	errCancelled = errors.New("run cancelled")
+	errSkipped   = errors.New("step skipped by an operator")
+	errLoopBack  = errors.New("test failed: back to Anbindung")
+	errBlocked   = errors.New("municipality cannot join the service")
+)
+
+// RollIn runs one municipality through one EfA service from pre-check to go-live. It ends
+// live, blocked or cancelled; failures of external calls do not fail it, they open an
+// incident and wait for an operator.
+func RollIn(ctx workflow.Context, in Input) (domain.RunStatus, error) {
+	r := newRollIn(ctx, in)
+	if err := r.setup(); err != nil {
+		return domain.RunStatus{}, err
+	}
+	return r.run()
+}
+
+// step is one planned step and its current status.
+type step struct {
+	def    StepDef
+	status domain.StepStatus
+}
+
+// pendingAction is an accepted Update waiting for the main loop to apply it.
+type pendingAction struct {
+	name   string
+	in     ActionInput
+	ticket int
+}
+
+// rollIn is the state of one run. Every field is changed only by the workflow's own
+// coroutines, so no locking is needed and replay reproduces it exactly.
+type rollIn struct {
+	ctx    workflow.Context
+	in     Input
+	opts   Options
+	id     string
+	logger log.Logger
+
+	state   domain.RunState
+	stage   domain.Stage
+	reason  string
+	waiting *domain.WaitingFor
+	note    string // shown to the municipality when a failed test sent the run back
+	steps   []*step
+	round   int
+
+	rc   RunContext
+	conn *ConnectionData
+	sigs Signatures
+	refs Refs
+
+	seq      int64
+	eventSeq int64
+	events   []domain.AuditEvent
+
+	// Update bookkeeping: applied holds every action ID seen; inbox the accepted action the
+	// main loop has not applied yet; an Update returns once its ticket is persisted.
+	applied    map[string]bool
+	inbox      *pendingAction
+	ticket     int
+	consumed   int
+	persisted  int
+	cancelCall workflow.CancelFunc
+}
+
+func newRollIn(ctx workflow.Context, in Input) *rollIn {
+	r := &rollIn{
+		in:      in,
+		opts:    in.Options.withDefaults(),
+		id:      workflow.GetInfo(ctx).WorkflowExecution.ID,
+		state:   domain.RunRunning,
+		stage:   domain.StagePruefung,
+		applied: map[string]bool{},
+	}
+	r.logger = log.With(workflow.GetLogger(ctx), "ars", in.ARS, "service", in.Service)
+	r.ctx = ctx
+	return r
+}
+
+func (r *rollIn) setup() error {
+	for _, name := range Actions {
+		err := workflow.SetUpdateHandlerWithOptions(r.ctx, name, r.handler(name),
+			workflow.UpdateHandlerOptions{Validator: r.validator(name)})
+		if err != nil {
+			return fmt.Errorf("register update %s: %w", name, err)
+		}
+	}
+	if err := workflow.SetQueryHandler(r.ctx, QueryStatus, func() (domain.RunStatus, error) {
+		return r.status(), nil
+	}); err != nil {
+		return fmt.Errorf("register query %s: %w", QueryStatus, err)
+	}
+	return nil
+}
+
+func (r *rollIn) run() (domain.RunStatus, error) {
+	precheck, _ := StepByName(StepPrecheck)
+	r.steps = []*step{r.newStep(precheck)}
+	r.event(r.in.StartedBy, r.in.Role, "start", "", "", fmt.Sprintf("roll-in of %s into %s", r.in.Service, r.in.ARS))
+
+	err := r.precheck(r.steps[0])
+	for i := 1; err == nil && i < len(r.steps); i++ {
+		s := r.steps[i]
+		if s.status.State == domain.StepDone || s.status.State == domain.StepSkipped {
+			continue
+		}
+		r.stage = s.def.Stage
+		err = r.runStep(s)
+		if errors.Is(err, errLoopBack) {
+			i = r.loopBack() - 1
+			err = nil
+		}
+	}
+	switch {
+	case errors.Is(err, errCancelled):
+		r.finish(domain.RunCancelled, r.inbox.in.Reason, r.inbox)
+	case errors.Is(err, errBlocked):
+		r.finish(domain.RunBlocked, r.reason, nil)
+	case err != nil:
+		return r.status(), err
+	default:
+		r.finish(domain.RunLive, "", nil)
+	}
+	// Let Update handlers that wait for the final write return before the run closes.
+	if err := workflow.Await(r.ctx, func() bool { return workflow.AllHandlersFinished(r.ctx) }); err != nil {
+		return r.status(), err
+	}
+	return r.status(), nil
+}
+
+func (r *rollIn) precheck(s *step) error {
+	var rc RunContext
+	err := r.call(s, ActivityLoadContext, LoadInput{ARS: r.in.ARS, Service: r.in.Service}, &rc)
+	if err != nil {
+		return err
+	}
+	r.rc = rc
+	plan, reason := Plan(rc.Service, rc.Municipality)
+	if reason != "" {
+		r.reason = reason
+		r.event("rollin", domain.RoleSystem, "blocked", s.def.Name, reason, "")
+		return errBlocked
+	}
+	for _, def := range plan[1:] { // plan[0] is the pre-check itself
+		r.steps = append(r.steps, r.newStep(def))
+	}
+	r.event("rollin", domain.RoleSystem, "planned", s.def.Name, "", fmt.Sprintf("%d steps", len(plan)))
+	r.persist()
+	return nil
+}
+
+func (r *rollIn) runStep(s *step) error {
+	if r.cancelRequested() {
+		return errCancelled
+	}
+	if s.def.Transport != "" && r.conn != nil && r.conn.Transport != s.def.Transport {
+		r.setStep(s, domain.StepSkipped, "")
+		r.event("rollin", domain.RoleSystem, "step-not-needed", s.def.Name, "",
+			fmt.Sprintf("only for transport %s; the municipality chose %s", s.def.Transport, r.conn.Transport))
+		r.persist()
+		return nil
+	}
+	switch s.def.Kind {
+	case KindHuman:
+		return r.runHuman(s)
+	case KindTimer:
+		return r.runActivationDate(s)
+	}
+	var res CallResult
+	err := r.call(s, s.def.Activity, r.callInput(s, ""), &res)
+	if errors.Is(err, errSkipped) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	switch s.def.Name {
+	case StepDestination:
+		r.refs.DestinationID = res.Ref
+	case StepPortalLink:
+		r.refs.PortalLinkID = res.Ref
+	case StepTenant:
+		r.refs.TenantID = res.Ref
+	case StepTestSubmission:
+		if res.Rejected {
+			r.note = "Die Testeinreichung wurde abgelehnt: " + res.Problem
+			r.event("rollin", domain.RoleSystem, "test-rejected", s.def.Name, res.Problem, "")
+			return errLoopBack
+		}
+	}
+	return nil
+}
+
+// call runs one activity for step s. When its retries are spent the step becomes an
+// incident and call waits for an operator to retry it, skip it or cancel the run.
+func (r *rollIn) call(s *step, activity string, arg, result any) error {
+	for {
+		if r.cancelRequested() {
+			return errCancelled
+		}
+		r.state, r.waiting = domain.RunRunning, nil
+		r.setStep(s, domain.StepRunning, s.status.LastError)
+		r.persist()
+
+		ctx, cancel := workflow.WithCancel(r.ctx)
+		r.cancelCall = cancel
+		ctx = workflow.WithActivityOptions(ctx, r.activityOptions(s.def))
+		err := workflow.ExecuteActivity(ctx, activity, arg).Get(ctx, result)
+		r.cancelCall = nil
+		cancel()
+		if err == nil {
+			attempt := 1
+			if res, ok := result.(*CallResult); ok && res.Attempt > 0 {
+				attempt = res.Attempt
+			}
+			s.status.Attempts += attempt
+			r.setStep(s, domain.StepDone, "")
+			r.event("rollin", domain.RoleSystem, "step-done", s.def.Name, "", "")
+			r.persist()
+			return nil
+		}
+		if r.cancelRequested() {
+			return errCancelled
+		}
+		s.status.Attempts += r.attemptsOf(err)
+		msg := errMessage(err)
+		r.state = domain.RunIncident
+		r.waiting = &domain.WaitingFor{Action: ActionRetryStep, Role: domain.RoleOperator, Step: s.def.Name, Note: msg}
+		r.setStep(s, domain.StepFailed, msg)
+		r.event("rollin", domain.RoleSystem, "incident", s.def.Name, "", msg)
+		r.persist()
+
+		a, err := r.awaitAction()
+		if err != nil {
+			return err
+		}
+		switch a.name {
+		case ActionCancel:
+			return errCancelled
+		case ActionSkipStep:
+			r.consume(a)
+			r.state, r.waiting = domain.RunRunning, nil
+			r.setStep(s, domain.StepSkipped, msg)
+			r.event(a.in.Actor, a.in.Role, a.name, s.def.Name, a.in.Reason, "")
+			r.persist()
+			return errSkipped
+		default: // retry
+			r.consume(a)
+			r.event(a.in.Actor, a.in.Role, a.name, s.def.Name, a.in.Reason, "")
+		}
+	}
+}
+
+func (r *rollIn) runHuman(s *step) error {
+	r.state = domain.RunWaiting
+	r.waiting = &domain.WaitingFor{Action: s.def.Action, Role: s.def.Role, Step: s.def.Name, Note: r.note}
+	r.setStep(s, domain.StepWaiting, s.status.LastError)
+	r.event("rollin", domain.RoleSystem, "waiting", s.def.Name, "", fmt.Sprintf("waiting for %s: %s", s.def.Role, s.def.Action))
+	r.persist()
+
+	a, err := r.awaitPerson(s)
+	if err != nil {
+		return err
+	}
+	if a.name == ActionCancel {
+		return errCancelled
+	}
+	r.consume(a)
+	detail := ""
+	loopBack := false
+	switch s.def.Name {
+	case StepFrameworkAgreement:
+		r.sigs.Framework = a.in.Actor
+	case StepCallOff:
+		r.sigs.CallOff = a.in.Actor
+	case StepDPA:
+		r.sigs.DPA = a.in.Actor
+	case StepCountersign:
+		r.sigs.Countersigned = a.in.Actor
+	case StepConnectionData:
+		c, err := ParseConnectionData(a.in.Data, r.rc.Service) // validated already; cannot fail here
+		if err != nil {
+			return fmt.Errorf("connection data accepted by the validator but not parsable: %w", err)
+		}
+		r.conn, r.note = &c, ""
+		detail = fmt.Sprintf("Fachverfahren %s, transport %s", c.Fachverfahren, c.Transport)
+	case StepTestConfirmation:
+		c, err := ParseTestConfirmation(a.in.Data)
+		if err != nil {
+			return fmt.Errorf("test confirmation accepted by the validator but not parsable: %w", err)
+		}
+		if !*c.Received {
+			r.note = "Die Testeinreichung kam nicht an: " + c.Note
+			loopBack = true
+		}
+		detail = fmt.Sprintf("received: %t %s", *c.Received, c.Note)
+	}
+	r.state, r.waiting = domain.RunRunning, nil
+	r.setStep(s, domain.StepDone, "")
+	r.event(a.in.Actor, a.in.Role, a.name, s.def.Name, a.in.Reason, detail)
+	if loopBack {
+		return errLoopBack
+	}
+	r.persist()
+	return nil
+}
+
+// awaitPerson waits for the action a human step needs, reminding the person after
+// ReminderAfter and telling the project manager after EscalationAfter.
+func (r *rollIn) awaitPerson(s *step) (*pendingAction, error) {
+	arrived := func() bool { return r.inbox != nil }
+	ok, err := workflow.AwaitWithTimeout(r.ctx, r.opts.ReminderAfter, arrived)
+	if err != nil || ok {
+		return r.inbox, err
+	}
+	r.notify(s, "reminder", s.def.Role)
+	ok, err = workflow.AwaitWithTimeout(r.ctx, r.opts.EscalationAfter-r.opts.ReminderAfter, arrived)
+	if err != nil || ok {
+		return r.inbox, err
+	}
+	r.notify(s, "escalation", domain.RolePM)
+	return r.awaitAction()
+}
+
+func (r *rollIn) notify(s *step, kind string, to domain.Role) {
+	notice := &Notice{
+		Recipient: to,
+		Kind:      kind,
+		Subject:   fmt.Sprintf("Roll-in %s: %s wartet seit %s", r.id, s.def.Name, s.status.UpdatedAt.Format("02.01.2006")),
+		Body:      fmt.Sprintf("Der Schritt %s wartet auf %s (%s).", s.def.Name, s.def.Role, s.def.Action),
+	}
+	in := r.callInput(s, kind)
+	in.Notice = notice
+	ctx := workflow.WithActivityOptions(r.ctx, r.activityOptions(StepDef{}))
+	detail := "sent to " + string(to)
+	if err := workflow.ExecuteActivity(ctx, ActivityNotify, in).Get(ctx, nil); err != nil {
+		// A lost reminder must not stop the run; the audit log shows it.
+		detail = "not sent: " + errMessage(err)
+	}
+	r.event("rollin", domain.RoleSystem, kind, s.def.Name, "", detail)
+	r.persist()
+}
+
+func (r *rollIn) runActivationDate(s *step) error {
+	now := workflow.Now(r.ctx)
+	dates := slices.Clone(r.rc.Service.ActivationDates)
+	slices.SortFunc(dates, func(a, b time.Time) int { return a.Compare(b) })
+	i := slices.IndexFunc(dates, func(d time.Time) bool { return d.After(now) })
+	if i < 0 {
+		detail := "no activation date set: go-live follows the test at once"
+		if len(dates) > 0 {
+			detail = "no upcoming activation date: go-live follows the test at once"
+		}
+		r.setStep(s, domain.StepSkipped, "")
+		r.event("rollin", domain.RoleSystem, "step-not-needed", s.def.Name, "", detail)
+		r.persist()
+		return nil
+	}
+	next := dates[i]
+	r.setStep(s, domain.StepWaiting, "")
+	r.event("rollin", domain.RoleSystem, "waiting", s.def.Name, "", "activation date "+next.Format("2006-01-02"))
+	r.persist()
+	cancelled, err := workflow.AwaitWithTimeout(r.ctx, next.Sub(now), r.cancelRequested)
+	if err != nil {
+		return err
+	}
+	if cancelled {
+		return errCancelled
+	}
+	r.setStep(s, domain.StepDone, "")
+	r.event("rollin", domain.RoleSystem, "step-done", s.def.Name, "", "")
+	r.persist()
+	return nil
+}
+
+// loopBack sends the run back to the connection questionnaire after a failed test and
+// returns the index of the step to resume at. Idempotency keys carry the round, so the
+// calls of the new round are new effects, not replays of the old ones.
+func (r *rollIn) loopBack() int {
+	r.round++
+	r.conn = nil
+	from := slices.IndexFunc(r.steps, func(s *step) bool { return s.def.Name == StepConnectionData })
+	to := slices.IndexFunc(r.steps, func(s *step) bool { return s.def.Name == StepTestConfirmation })
+	for _, s := range r.steps[from : to+1] {
+		s.status.State = domain.StepPending
+		s.status.LastError = ""
+		s.status.UpdatedAt = workflow.Now(r.ctx)
+	}
+	r.stage = domain.StageAnbindung
+	r.event("rollin", domain.RoleSystem, "loop-back", StepConnectionData, r.note, fmt.Sprintf("round %d", r.round+1))
+	r.persist()
+	return from
+}
+
+func (r *rollIn) finish(state domain.RunState, reason string, a *pendingAction) {
+	r.state, r.reason, r.waiting = state, reason, nil
+	if a != nil {
+		r.consume(a)
+		r.event(a.in.Actor, a.in.Role, a.name, "", a.in.Reason, "")
+	}
+	r.event("rollin", domain.RoleSystem, string(state), "", reason, "")
+	r.persist()
+}
+
+// awaitAction blocks until an accepted Update is in the inbox.
+func (r *rollIn) awaitAction() (*pendingAction, error) {
+	if err := workflow.Await(r.ctx, func() bool { return r.inbox != nil }); err != nil {
+		return nil, err
+	}
+	return r.inbox, nil
+}
+
+// consume takes the action out of the inbox; its Update returns after the next persist.
+func (r *rollIn) consume(a *pendingAction) {
+	r.inbox = nil
+	r.consumed = a.ticket
+}
+
+func (r *rollIn) cancelRequested() bool {
+	return r.inbox != nil && r.inbox.name == ActionCancel
+}
+
+func (r *rollIn) newStep(def StepDef) *step {
+	return &step{def: def, status: domain.StepStatus{
+		Name: def.Name, Stage: def.Stage, State: domain.StepPending, UpdatedAt: workflow.Now(r.ctx),
+	}}
+}
+
+func (r *rollIn) setStep(s *step, state domain.StepState, lastError string) {
+	s.status.State = state
+	s.status.LastError = lastError
+	s.status.UpdatedAt = workflow.Now(r.ctx)
+}
+
+func (r *rollIn) event(actor string, role domain.Role, action, stepName, reason, detail string) {
+	r.eventSeq++
+	r.events = append(r.events, domain.AuditEvent{
+		RunID: r.id, Seq: r.eventSeq, At: workflow.Now(r.ctx),
+		Actor: actor, Role: role, Action: action, Step: stepName, Reason: reason, Detail: detail,
+	})
+}
+
+// persist writes the run's status and new audit events to the read model. It retries
+// until the database answers: the read model must not miss a transition.
+func (r *rollIn) persist() {
+	r.seq++
+	snap := domain.RunSnapshot{Status: r.status(), Events: r.events}
+	ctx := workflow.WithLocalActivityOptions(r.ctx, workflow.LocalActivityOptions{
+		StartToCloseTimeout: 10 * time.Second,
+		RetryPolicy: &temporal.RetryPolicy{
+			InitialInterval:    time.Second,
+			BackoffCoefficient: 2,
+			MaximumInterval:    30 * time.Second,
+		},
+	})
+	if err := workflow.ExecuteLocalActivity(ctx, ActivityPersistRun, snap).Get(ctx, nil); err != nil {
+		r.logger.Error("persist run", "error", err) // only when the workflow itself is being torn down
+		return
+	}
+	r.events = nil
+	r.persisted = r.consumed
+}
+
+func (r *rollIn) status() domain.RunStatus {
+	steps := make([]domain.StepStatus, len(r.steps))
+	for i, s := range r.steps {
+		steps[i] = s.status
+	}
+	var waiting *domain.WaitingFor
+	if r.waiting != nil {
+		w := *r.waiting
+		waiting = &w
+	}
+	return domain.RunStatus{
+		ID: r.id, ARS: r.in.ARS, Service: r.in.Service,
+		State: r.state, Stage: r.stage, WaitingFor: waiting, Reason: r.reason, Steps: steps,
+		CreatedAt: workflow.GetInfo(r.ctx).WorkflowStartTime, UpdatedAt: workflow.Now(r.ctx), Seq: r.seq,
+	}
+}
+
+func (r *rollIn) callInput(s *step, purpose string) CallInput {
+	key := fmt.Sprintf("%s/%s/%d", r.id, s.def.Name, r.round)
+	if purpose != "" {
+		key += "/" + purpose
+	}
+	return CallInput{
+		RunID: r.id, Step: s.def.Name, Round: r.round, IdempotencyKey: key,
+		Context: r.rc, Connection: r.conn, Signatures: r.sigs, Refs: r.refs,
+	}
+}
+
+func (r *rollIn) activityOptions(def StepDef) workflow.ActivityOptions {
+	retry := &temporal.RetryPolicy{
+		InitialInterval:        r.opts.RetryInitial,
+		BackoffCoefficient:     2,
+		MaximumInterval:        r.opts.RetryMax,
+		MaximumAttempts:        int32(r.opts.CallAttempts),
+		NonRetryableErrorTypes: []string{ErrTypePermanent},
+	}
+	opts := workflow.ActivityOptions{StartToCloseTimeout: 30 * time.Second, RetryPolicy: retry}
+	switch def.Name {
+	case StepRouting:
+		// The portal directory can take up to 72 hours to show a new route: poll durably.
+		retry.InitialInterval = r.opts.RoutingPoll
+		retry.MaximumInterval = 6 * r.opts.RoutingPoll
+		retry.MaximumAttempts = 0
+		opts.ScheduleToCloseTimeout = r.opts.RoutingDeadline
+	case StepTestSubmission:
+		opts.StartToCloseTimeout = 15 * time.Minute
+		opts.HeartbeatTimeout = 30 * time.Second
+	}
+	return opts
+}
+
+// attemptsOf reads how many tries a failed activity made; activities attach the attempt
+// to their errors. A timeout carries none: then every allowed try was spent.
+func (r *rollIn) attemptsOf(err error) int {
+	var app *temporal.ApplicationError
+	if errors.As(err, &app) && app.HasDetails() {
+		var attempt int
+		if app.Details(&attempt) == nil && attempt > 0 {
+			return attempt
+		}
+	}
+	return r.opts.CallAttempts
+}
+
+// errMessage is the message of the last failed try, without the activity wrapper's noise.
+func errMessage(err error) string {
+	var app *temporal.ApplicationError
+	if errors.As(err, &app) {
+		return app.Message()
+	}
+	var timeout *temporal.TimeoutError
+	if errors.As(err, &timeout) {
+		return "timed out (" + timeout.TimeoutType().String() + ")"
+	}
+	return err.Error()
+}
+
+func (r *rollIn) handler(name string) func(workflow.Context, ActionInput) (domain.RunStatus, error) {
+	return func(ctx workflow.Context, in ActionInput) (domain.RunStatus, error) {
+		if r.applied[in.ActionID] {
+			return r.status(), nil // the same action ID again: applied once already
+		}
+		r.applied[in.ActionID] = true
+		r.ticket++
+		t := r.ticket
+		r.inbox = &pendingAction{name: name, in: in, ticket: t}
+		if name == ActionCancel && r.cancelCall != nil {
+			r.cancelCall()
+		}
+		if err := workflow.Await(ctx, func() bool { return r.persisted >= t }); err != nil {
+			return domain.RunStatus{}, err
+		}
+		return r.status(), nil
+	}
+}
+
+// validator rejects an action that is wrong now, before anything reaches history.
+func (r *rollIn) validator(name string) func(workflow.Context, ActionInput) error {
+	return func(_ workflow.Context, in ActionInput) error {
+		if in.ActionID == "" {
+			return reject(ErrTypeInvalidData, "action_id: required (it makes the action idempotent)")
+		}
+		if r.applied[in.ActionID] {
+			return nil
+		}
+		if !slices.Contains(AllowedRoles(name), in.Role) {
+			return reject(ErrTypeForbidden, "role %q may not %s", in.Role, name)
+		}
+		if r.state.Final() {
+			return reject(ErrTypeNotAllowed, "the run is %s: no further actions", r.state)
+		}
+		if r.inbox != nil {
+			return reject(ErrTypeNotAllowed, "another action (%s) is being applied; try again", r.inbox.name)
+		}
+		switch name {
+		case ActionCancel:
+			if in.Reason == "" {
+				return reject(ErrTypeInvalidData, "reason: required to cancel a run")
+			}
+			return nil
+		case ActionRetryStep, ActionSkipStep:
+			if r.state != domain.RunIncident {
+				return reject(ErrTypeNotAllowed, "no incident is open (the run is %s)", r.state)
+			}
+			if in.Step != "" && in.Step != r.waiting.Step {
+				return reject(ErrTypeNotAllowed, "step %q has no incident; the incident is on %q", in.Step, r.waiting.Step)
+			}
+			if name == ActionSkipStep && in.Reason == "" {
+				return reject(ErrTypeInvalidData, "reason: required to skip a step")
+			}
+			if name == ActionSkipStep && r.waiting.Step == StepPrecheck {
+				return reject(ErrTypeNotAllowed, "the pre-check cannot be skipped: the step plan depends on it")
+			}
+			return nil
+		}
+		if r.waiting == nil || r.waiting.Action != name {
+			current := "nothing from a person"
+			if r.waiting != nil {
+				current = r.waiting.Action + " on step " + r.waiting.Step
+			}
+			return reject(ErrTypeNotAllowed, "the run is not waiting for %s (state %s, waiting for %s)", name, r.state, current)
+		}
+		if in.Step != "" && in.Step != r.waiting.Step {
+			return reject(ErrTypeNotAllowed, "step %q is not waiting; %q is", in.Step, r.waiting.Step)
+		}
+		switch name {
+		case ActionSubmitConnectionData:
+			if _, err := ParseConnectionData(in.Data, r.rc.Service); err != nil {
+				return reject(ErrTypeInvalidData, "%s", err)
+			}
+		case ActionConfirmTest:
+			if _, err := ParseTestConfirmation(in.Data); err != nil {
+				return reject(ErrTypeInvalidData, "%s", err)
+			}
+		}
+		return nil
+	}
+}
+
+func reject(errType, format string, args ...any) error {
+	return temporal.NewApplicationError(fmt.Sprintf(format, args...), errType)
+}
