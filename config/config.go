@@ -1,0 +1,323 @@
+// Package config loads Rollin's configuration with viper, in increasing precedence:
+// built-in defaults, a YAML file (--config), ROLLIN_* environment variables, then flags.
+// Every value is checked once at start-up, and a bad one is reported by its key, so that an
+// operator can fix a deployment from the message alone.
+package config
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/go-viper/mapstructure/v2"
+	"github.com/spf13/pflag"
+	"github.com/spf13/viper"
+
+	"github.com/rollin-efa/rollin/domain"
+)
+
+// Config is the whole configuration of a Rollin process.
+type Config struct {
+	HTTP       HTTP       `mapstructure:"http"`
+	DataDir    string     `mapstructure:"data_dir"`
+	Database   Database   `mapstructure:"database"`
+	Temporal   Temporal   `mapstructure:"temporal"`
+	Auth       Auth       `mapstructure:"auth"`
+	Process    Process    `mapstructure:"process"`
+	Systems    Systems    `mapstructure:"systems"`
+	Simulators Simulators `mapstructure:"simulators"`
+	Log        Log        `mapstructure:"log"`
+}
+
+// HTTP configures the API server.
+type HTTP struct {
+	Addr string `mapstructure:"addr"`
+}
+
+// Database locates the PostgreSQL database of the read model, catalogue and audit log.
+type Database struct {
+	URL string `mapstructure:"url"`
+}
+
+// Temporal locates the Temporal frontend. An empty Address in `rollin dev` means: run the
+// embedded server, listening on EmbeddedPort.
+type Temporal struct {
+	Address      string `mapstructure:"address"`
+	Namespace    string `mapstructure:"namespace"`
+	TaskQueue    string `mapstructure:"task_queue"`
+	EmbeddedPort int    `mapstructure:"embedded_port"`
+}
+
+// Token is one API token and whom it stands for.
+type Token struct {
+	Name  string      `mapstructure:"name"`
+	Role  domain.Role `mapstructure:"role"`
+	Token string      `mapstructure:"token"`
+	// ARS scopes a municipality token to its own municipality.
+	ARS string `mapstructure:"ars"`
+}
+
+// Auth lists who may use the API.
+type Auth struct {
+	Tokens []Token `mapstructure:"tokens"`
+}
+
+// Process tunes the roll-in workflow for new runs.
+type Process struct {
+	ReminderAfterDays   int           `mapstructure:"reminder_after_days"`
+	EscalationAfterDays int           `mapstructure:"escalation_after_days"`
+	CallAttempts        int           `mapstructure:"call_attempts"`
+	RetryInitial        time.Duration `mapstructure:"retry_initial"`
+	RetryMax            time.Duration `mapstructure:"retry_max"`
+	RoutingPoll         time.Duration `mapstructure:"routing_poll"`
+	RoutingDeadline     time.Duration `mapstructure:"routing_deadline"`
+	TestPoll            time.Duration `mapstructure:"test_poll"`
+}
+
+// Systems locates the external systems. In `rollin dev` empty URLs mean: use the
+// simulators started in the same process.
+type Systems struct {
+	ProviderURL     string        `mapstructure:"provider_url"`
+	StateURL        string        `mapstructure:"state_url"`
+	MunicipalityURL string        `mapstructure:"municipality_url"`
+	Timeout         time.Duration `mapstructure:"timeout"`
+}
+
+// Simulators shapes the behaviour of the simulated systems in `rollin dev`.
+type Simulators struct {
+	Latency    time.Duration `mapstructure:"latency"`
+	ErrorRate  float64       `mapstructure:"error_rate"`
+	RoutingLag int           `mapstructure:"routing_lag"`
+}
+
+// Log sets the log level (debug, info, warn, error).
+type Log struct {
+	Level string `mapstructure:"level"`
+}
+
+// defaults are the built-in values: a single-machine development set-up.
+var defaults = map[string]any{
+	"http.addr":                     "127.0.0.1:8080",
+	"data_dir":                      ".rollin",
+	"database.url":                  "postgres://postgres@localhost:5432/rollin?sslmode=disable",
+	"temporal.address":              "",
+	"temporal.namespace":            "default",
+	"temporal.task_queue":           "rollin",
+	"temporal.embedded_port":        7233,
+	"process.reminder_after_days":   7,
+	"process.escalation_after_days": 14,
+	"process.call_attempts":         5,
+	"process.retry_initial":         time.Second,
+	"process.retry_max":             time.Minute,
+	"process.routing_poll":          10 * time.Minute,
+	"process.routing_deadline":      72 * time.Hour,
+	"process.test_poll":             2 * time.Second,
+	"systems.provider_url":          "",
+	"systems.state_url":             "",
+	"systems.municipality_url":      "",
+	"systems.timeout":               10 * time.Second,
+	"simulators.latency":            time.Duration(0),
+	"simulators.error_rate":         0.0,
+	"simulators.routing_lag":        0,
+	"log.level":                     "info",
+}
+
+// flagKeys maps command-line flags to configuration keys.
+var flagKeys = map[string]string{
+	"http-addr":          "http.addr",
+	"data-dir":           "data_dir",
+	"database-url":       "database.url",
+	"temporal-address":   "temporal.address",
+	"temporal-namespace": "temporal.namespace",
+	"task-queue":         "temporal.task_queue",
+	"log-level":          "log.level",
+}
+
+// KeyError is a configuration value that cannot be used; Key names it as in the YAML file.
+type KeyError struct {
+	Key string
+	Msg string
+}
+
+func (e *KeyError) Error() string { return fmt.Sprintf("config: %s: %s", e.Key, e.Msg) }
+
+// AddFlags declares the flags that override configuration keys, plus --config.
+func AddFlags(fs *pflag.FlagSet) {
+	fs.String("config", "", "YAML configuration file")
+	fs.String("http-addr", "", "address of the HTTP API (http.addr)")
+	fs.String("data-dir", "", "directory for local state (data_dir)")
+	fs.String("database-url", "", "PostgreSQL URL (database.url)")
+	fs.String("temporal-address", "", "Temporal frontend host:port; empty in dev = embedded (temporal.address)")
+	fs.String("temporal-namespace", "", "Temporal namespace (temporal.namespace)")
+	fs.String("task-queue", "", "Temporal task queue (temporal.task_queue)")
+	fs.String("log-level", "", "debug, info, warn or error (log.level)")
+}
+
+// Load reads the configuration. fs may be nil (no flags); flags declared by AddFlags count
+// only when set on the command line. The error is a *KeyError when a value is bad.
+func Load(fs *pflag.FlagSet) (Config, error) {
+	v := viper.New()
+	for k, val := range defaults {
+		v.SetDefault(k, val)
+	}
+	v.SetEnvPrefix("ROLLIN")
+	v.SetEnvKeyReplacer(strings.NewReplacer(".", "_"))
+	v.AutomaticEnv()
+	if fs != nil {
+		for flag, key := range flagKeys {
+			if f := fs.Lookup(flag); f != nil && f.Changed {
+				v.Set(key, f.Value.String())
+			}
+		}
+		if f := fs.Lookup("config"); f != nil && f.Value.String() != "" {
+			v.SetConfigFile(f.Value.String())
+			v.SetConfigType("yaml")
+			if err := v.ReadInConfig(); err != nil {
+				return Config{}, &KeyError{Key: "--config", Msg: fmt.Sprintf("cannot read %s: %v", f.Value.String(), err)}
+			}
+		}
+	}
+	var cfg Config
+	err := v.UnmarshalExact(&cfg, viper.DecodeHook(mapstructure.ComposeDecodeHookFunc(
+		mapstructure.StringToTimeDurationHookFunc(),
+		mapstructure.StringToSliceHookFunc(","),
+	)))
+	if err != nil {
+		return Config{}, decodeError(err)
+	}
+	return cfg, cfg.Validate()
+}
+
+// decodeError turns mapstructure's message into a KeyError naming the offending key.
+func decodeError(err error) error {
+	msg := err.Error()
+	if i := strings.Index(msg, "has invalid keys: "); i >= 0 {
+		keys := strings.TrimSpace(msg[i+len("has invalid keys: "):])
+		return &KeyError{Key: keys, Msg: "unknown key (see the README for the configuration keys)"}
+	}
+	// mapstructure reports "'process.call_attempts' cannot parse value ..." style messages.
+	var key string
+	if i := strings.Index(msg, "'"); i >= 0 {
+		if j := strings.Index(msg[i+1:], "'"); j >= 0 {
+			key = msg[i+1 : i+1+j]
+		}
+	}
+	if key == "" {
+		key = "(file)"
+	}
+	return &KeyError{Key: key, Msg: msg}
+}
+
+// Validate checks every value and reports the first bad one by its key.
+func (c Config) Validate() error {
+	if _, _, err := net.SplitHostPort(c.HTTP.Addr); err != nil {
+		return &KeyError{"http.addr", fmt.Sprintf("%q is not host:port", c.HTTP.Addr)}
+	}
+	if c.DataDir == "" {
+		return &KeyError{"data_dir", "must not be empty"}
+	}
+	if u, err := url.Parse(c.Database.URL); err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql") || u.Host == "" {
+		return &KeyError{"database.url", fmt.Sprintf("%q is not a postgres:// URL", c.Database.URL)}
+	}
+	if c.Temporal.Address != "" {
+		if _, _, err := net.SplitHostPort(c.Temporal.Address); err != nil {
+			return &KeyError{"temporal.address", fmt.Sprintf("%q is not host:port", c.Temporal.Address)}
+		}
+	}
+	if c.Temporal.Namespace == "" {
+		return &KeyError{"temporal.namespace", "must not be empty"}
+	}
+	if c.Temporal.TaskQueue == "" {
+		return &KeyError{"temporal.task_queue", "must not be empty"}
+	}
+	if c.Temporal.EmbeddedPort < 1 || c.Temporal.EmbeddedPort > 65535 {
+		return &KeyError{"temporal.embedded_port", fmt.Sprintf("%d is not a port", c.Temporal.EmbeddedPort)}
+	}
+	if err := c.Auth.validate(); err != nil {
+		return err
+	}
+	if err := c.Process.validate(); err != nil {
+		return err
+	}
+	for key, raw := range map[string]string{
+		"systems.provider_url": c.Systems.ProviderURL, "systems.state_url": c.Systems.StateURL,
+		"systems.municipality_url": c.Systems.MunicipalityURL,
+	} {
+		if raw == "" {
+			continue
+		}
+		if u, err := url.Parse(raw); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return &KeyError{key, fmt.Sprintf("%q is not an http(s) URL", raw)}
+		}
+	}
+	if c.Systems.Timeout <= 0 {
+		return &KeyError{"systems.timeout", "must be positive"}
+	}
+	if c.Simulators.ErrorRate < 0 || c.Simulators.ErrorRate > 1 {
+		return &KeyError{"simulators.error_rate", fmt.Sprintf("%v is not between 0 and 1", c.Simulators.ErrorRate)}
+	}
+	if c.Simulators.Latency < 0 || c.Simulators.RoutingLag < 0 {
+		return &KeyError{"simulators", "latency and routing_lag must not be negative"}
+	}
+	switch c.Log.Level {
+	case "debug", "info", "warn", "error":
+	default:
+		return &KeyError{"log.level", fmt.Sprintf("%q is not debug, info, warn or error", c.Log.Level)}
+	}
+	return nil
+}
+
+func (a Auth) validate() error {
+	names, tokens := map[string]bool{}, map[string]bool{}
+	for i, t := range a.Tokens {
+		key := fmt.Sprintf("auth.tokens[%d]", i)
+		switch {
+		case t.Name == "":
+			return &KeyError{key + ".name", "must not be empty"}
+		case names[t.Name]:
+			return &KeyError{key + ".name", fmt.Sprintf("%q is used twice", t.Name)}
+		case !t.Role.Valid():
+			return &KeyError{key + ".role", fmt.Sprintf("%q is not pm, operator or municipality", t.Role)}
+		case len(t.Token) < 16:
+			return &KeyError{key + ".token", "must be at least 16 characters"}
+		case tokens[t.Token]:
+			return &KeyError{key + ".token", "is used twice"}
+		}
+		if t.Role == domain.RoleMunicipality {
+			if _, err := domain.ParseARS(t.ARS); err != nil {
+				return &KeyError{key + ".ars", "a municipality token needs its 12-digit ARS: " + err.Error()}
+			}
+		} else if t.ARS != "" {
+			return &KeyError{key + ".ars", "only municipality tokens are scoped to an ARS"}
+		}
+		names[t.Name], tokens[t.Token] = true, true
+	}
+	return nil
+}
+
+func (p Process) validate() error {
+	switch {
+	case p.ReminderAfterDays < 1:
+		return &KeyError{"process.reminder_after_days", "must be at least 1"}
+	case p.EscalationAfterDays <= p.ReminderAfterDays:
+		return &KeyError{"process.escalation_after_days", "must be greater than process.reminder_after_days"}
+	case p.CallAttempts < 1 || p.CallAttempts > 100:
+		return &KeyError{"process.call_attempts", "must be between 1 and 100"}
+	case p.RetryInitial <= 0 || p.RetryMax < p.RetryInitial:
+		return &KeyError{"process.retry_max", "retry_initial must be positive and retry_max at least retry_initial"}
+	case p.RoutingPoll <= 0 || p.RoutingDeadline < p.RoutingPoll:
+		return &KeyError{"process.routing_deadline", "routing_poll must be positive and routing_deadline at least routing_poll"}
+	case p.TestPoll <= 0:
+		return &KeyError{"process.test_poll", "must be positive"}
+	}
+	return nil
+}
+
+// IsKeyError reports whether err is a bad configuration value (exit code 2).
+func IsKeyError(err error) bool {
+	var k *KeyError
+	return errors.As(err, &k)
+}

@@ -1,0 +1,93 @@
+package config
+
+import (
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/spf13/pflag"
+	"github.com/stretchr/testify/require"
+)
+
+func load(t *testing.T, yaml string, args ...string) (Config, error) {
+	t.Helper()
+	fs := pflag.NewFlagSet("test", pflag.ContinueOnError)
+	AddFlags(fs)
+	if yaml != "" {
+		path := filepath.Join(t.TempDir(), "rollin.yaml")
+		require.NoError(t, os.WriteFile(path, []byte(yaml), 0o600))
+		args = append(args, "--config", path)
+	}
+	require.NoError(t, fs.Parse(args))
+	return Load(fs)
+}
+
+func TestDefaults(t *testing.T) {
+	cfg, err := load(t, "")
+	require.NoError(t, err)
+	require.Equal(t, "127.0.0.1:8080", cfg.HTTP.Addr)
+	require.Equal(t, ".rollin", cfg.DataDir)
+	require.Equal(t, "", cfg.Temporal.Address, "empty: dev runs the embedded server")
+	require.Equal(t, 7, cfg.Process.ReminderAfterDays)
+	require.Equal(t, 72*time.Hour, cfg.Process.RoutingDeadline)
+}
+
+func TestPrecedenceFileEnvFlag(t *testing.T) {
+	yaml := `
+http:
+  addr: 127.0.0.1:9000
+data_dir: /srv/rollin
+process:
+  retry_max: 2m
+auth:
+  tokens:
+    - {name: muenster, role: municipality, token: "0123456789abcdef", ars: "055150000000"}
+    - {name: pm, role: pm, token: "fedcba9876543210"}
+`
+	t.Setenv("ROLLIN_DATA_DIR", "/from/env")
+	t.Setenv("ROLLIN_HTTP_ADDR", "127.0.0.1:9100")
+	cfg, err := load(t, yaml, "--http-addr", "127.0.0.1:9200")
+	require.NoError(t, err)
+	require.Equal(t, "127.0.0.1:9200", cfg.HTTP.Addr, "flag beats env and file")
+	require.Equal(t, "/from/env", cfg.DataDir, "env beats file")
+	require.Equal(t, 2*time.Minute, cfg.Process.RetryMax, "file beats default")
+	require.Len(t, cfg.Auth.Tokens, 2)
+	require.Equal(t, "055150000000", cfg.Auth.Tokens[0].ARS)
+}
+
+func TestBadValuesNameTheKey(t *testing.T) {
+	tests := map[string]struct {
+		yaml, key string
+	}{
+		"bad addr":            {"http: {addr: nonsense}", "http.addr"},
+		"bad db url":          {"database: {url: 'mysql://x'}", "database.url"},
+		"unknown key":         {"htpp: {addr: x}", "htpp"},
+		"bad role":            {`auth: {tokens: [{name: a, role: admin, token: "0123456789abcdef"}]}`, "auth.tokens[0].role"},
+		"short token":         {`auth: {tokens: [{name: a, role: pm, token: "short"}]}`, "auth.tokens[0].token"},
+		"municipality no ARS": {`auth: {tokens: [{name: a, role: municipality, token: "0123456789abcdef"}]}`, "auth.tokens[0].ars"},
+		"pm with ARS":         {`auth: {tokens: [{name: a, role: pm, token: "0123456789abcdef", ars: "055150000000"}]}`, "auth.tokens[0].ars"},
+		"escalation early":    {"process: {reminder_after_days: 7, escalation_after_days: 3}", "process.escalation_after_days"},
+		"error rate":          {"simulators: {error_rate: 1.5}", "simulators.error_rate"},
+		"bad duration":        {"process: {retry_max: soon}", "process.retry_max"},
+		"log level":           {"log: {level: loud}", "log.level"},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			_, err := load(t, tc.yaml)
+			require.Error(t, err)
+			var ke *KeyError
+			require.ErrorAs(t, err, &ke)
+			require.Contains(t, ke.Key, tc.key)
+			require.True(t, IsKeyError(err))
+		})
+	}
+}
+
+func TestMissingConfigFile(t *testing.T) {
+	fs := pflag.NewFlagSet("test", pflag.ContinueOnError)
+	AddFlags(fs)
+	require.NoError(t, fs.Parse([]string{"--config", filepath.Join(t.TempDir(), "nope.yaml")}))
+	_, err := Load(fs)
+	require.ErrorContains(t, err, "--config")
+}
