@@ -1,0 +1,239 @@
+package store
+
+import (
+	"strconv"
+	"strings"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// This file holds every SQL statement of the store, grouped by the table they serve, so
+// that a schema change can be checked against all its readers and writers in one place.
+
+// ---- database -------------------------------------------------------------------------
+
+// createDatabaseSQL creates the database name; identifiers cannot be bind parameters, so
+// the name is quoted instead.
+func createDatabaseSQL(name string) string {
+	return "CREATE DATABASE " + pgx.Identifier{name}.Sanitize()
+}
+
+// ---- services (catalogue) -------------------------------------------------------------
+
+const serviceColumns = `key, name, provider, fachverfahren, transports, payment_required,
+	user_account_required, dpa_required, lands, activation_dates, costs, contacts`
+
+const upsertServiceSQL = `
+INSERT INTO services (` + serviceColumns + `, updated_at)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, now())
+ON CONFLICT (key) DO UPDATE SET
+	name                  = EXCLUDED.name,
+	provider              = EXCLUDED.provider,
+	fachverfahren         = EXCLUDED.fachverfahren,
+	transports            = EXCLUDED.transports,
+	payment_required      = EXCLUDED.payment_required,
+	user_account_required = EXCLUDED.user_account_required,
+	dpa_required          = EXCLUDED.dpa_required,
+	lands                 = EXCLUDED.lands,
+	activation_dates      = EXCLUDED.activation_dates,
+	costs                 = EXCLUDED.costs,
+	contacts              = EXCLUDED.contacts,
+	updated_at            = now()`
+
+const serviceSQL = `SELECT ` + serviceColumns + ` FROM services WHERE key = $1`
+
+const servicesSQL = `SELECT ` + serviceColumns + ` FROM services ORDER BY key`
+
+// ---- municipalities (register and profiles) -------------------------------------------
+
+// createImportTableSQL makes a transaction-local staging table for COPY, so that the
+// upsert below can compare all rows in one statement.
+const createImportTableSQL = `
+CREATE TEMP TABLE municipalities_import (
+	ars        text    NOT NULL,
+	ags        text    NOT NULL,
+	name       text    NOT NULL,
+	land       text    NOT NULL,
+	kreis      text    NOT NULL,
+	kreis_name text    NOT NULL,
+	population integer NOT NULL
+) ON COMMIT DROP`
+
+const importTable = "municipalities_import"
+
+var importColumns = []string{"ars", "ags", "name", "land", "kreis", "kreis_name", "population"}
+
+// mergeImportSQL upserts the staged rows, touching a row only when a register field
+// differs, and counts inserts and updates; xmax = 0 marks a freshly inserted row.
+const mergeImportSQL = `
+WITH merged AS (
+	INSERT INTO municipalities AS m (ars, ags, name, land, kreis, kreis_name, population)
+	SELECT ars, ags, name, land, kreis, kreis_name, population FROM municipalities_import
+	ON CONFLICT (ars) DO UPDATE SET
+		ags        = EXCLUDED.ags,
+		name       = EXCLUDED.name,
+		land       = EXCLUDED.land,
+		kreis      = EXCLUDED.kreis,
+		kreis_name = EXCLUDED.kreis_name,
+		population = EXCLUDED.population,
+		updated_at = now()
+	WHERE (m.ags, m.name, m.land, m.kreis, m.kreis_name, m.population)
+		IS DISTINCT FROM
+		(EXCLUDED.ags, EXCLUDED.name, EXCLUDED.land, EXCLUDED.kreis, EXCLUDED.kreis_name, EXCLUDED.population)
+	RETURNING (xmax = 0) AS inserted
+)
+SELECT count(*) FILTER (WHERE inserted), count(*) FILTER (WHERE NOT inserted) FROM merged`
+
+const municipalitySelect = `
+SELECT m.ars, m.name, m.land, m.kreis, m.kreis_name, m.population,
+	p.fachverfahren, p.transports, f.ars IS NOT NULL
+FROM municipalities m
+LEFT JOIN municipality_profiles p ON p.ars = m.ars
+LEFT JOIN framework_agreements f ON f.ars = m.ars`
+
+const municipalitySQL = municipalitySelect + ` WHERE m.ars = $1`
+
+// municipalitiesSQL builds the filtered keyset page query. It fetches limit+1 rows so the
+// caller can tell whether another page follows. Only the conditions in use are emitted so
+// the planner can use the (land, ars) and (kreis, ars) indexes.
+func municipalitiesSQL(f MunicipalityFilter, limit int) (string, []any) {
+	var w where
+	if f.Land != "" {
+		w.add("m.land = ?", f.Land)
+	}
+	if f.Kreis != "" {
+		w.add("m.kreis = ?", f.Kreis)
+	}
+	if q := strings.TrimSpace(f.Query); q != "" {
+		w.add(`(m.name ILIKE ? ESCAPE '\' OR m.ars LIKE ? ESCAPE '\')`,
+			"%"+escapeLike(q)+"%", escapeLike(q)+"%")
+	}
+	if f.Cursor != "" {
+		w.add("m.ars > ?", f.Cursor)
+	}
+	return municipalitySelect + w.sql() + " ORDER BY m.ars LIMIT " + strconv.Itoa(limit+1), w.args
+}
+
+const upsertProfileSQL = `
+INSERT INTO municipality_profiles (ars, fachverfahren, transports, updated_at)
+VALUES ($1, $2, $3, now())
+ON CONFLICT (ars) DO UPDATE SET
+	fachverfahren = EXCLUDED.fachverfahren,
+	transports    = EXCLUDED.transports,
+	updated_at    = now()`
+
+// recordAgreementSQL keeps the first agreement on file: a repeated activity or a second
+// signature does not overwrite who signed and when.
+const recordAgreementSQL = `
+INSERT INTO framework_agreements (ars, signed_by, signed_at)
+VALUES ($1, $2, $3)
+ON CONFLICT (ars) DO NOTHING`
+
+// ---- runs (read model) ----------------------------------------------------------------
+
+// upsertRunSQL writes the run only if the snapshot is newer than the stored one and
+// returns a row only when it did; created_at keeps its first value.
+const upsertRunSQL = `
+INSERT INTO runs AS r (id, ars, service, land, kreis, state, stage,
+	waiting_action, waiting_role, waiting_step, waiting_note, reason, seq, created_at, updated_at)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)
+ON CONFLICT (id) DO UPDATE SET
+	ars            = EXCLUDED.ars,
+	service        = EXCLUDED.service,
+	land           = EXCLUDED.land,
+	kreis          = EXCLUDED.kreis,
+	state          = EXCLUDED.state,
+	stage          = EXCLUDED.stage,
+	waiting_action = EXCLUDED.waiting_action,
+	waiting_role   = EXCLUDED.waiting_role,
+	waiting_step   = EXCLUDED.waiting_step,
+	waiting_note   = EXCLUDED.waiting_note,
+	reason         = EXCLUDED.reason,
+	seq            = EXCLUDED.seq,
+	updated_at     = EXCLUDED.updated_at
+WHERE r.seq < EXCLUDED.seq
+RETURNING true`
+
+const deleteStepsSQL = `DELETE FROM run_steps WHERE run_id = $1`
+
+// insertStepsSQL writes all steps in one round trip; a step's position is its index in
+// the plan, which is how Run restores plan order.
+const insertStepsSQL = `
+INSERT INTO run_steps (run_id, position, name, stage, state, attempts, last_error, updated_at)
+SELECT $1, s.ord - 1, s.name, s.stage, s.state, s.attempts, s.last_error, s.updated_at
+FROM unnest($2::text[], $3::text[], $4::text[], $5::int[], $6::text[], $7::timestamptz[])
+	WITH ORDINALITY AS s(name, stage, state, attempts, last_error, updated_at, ord)`
+
+// insertEventsSQL appends audit events; an event already written (same run and seq) is
+// left as it is, which makes replayed snapshots harmless.
+const insertEventsSQL = `
+INSERT INTO audit_events (run_id, seq, at, actor, role, action, step, reason, detail)
+SELECT $1, e.seq, e.at, e.actor, e.role, e.action, e.step, e.reason, e.detail
+FROM unnest($2::bigint[], $3::timestamptz[], $4::text[], $5::text[], $6::text[], $7::text[],
+	$8::text[], $9::text[]) AS e(seq, at, actor, role, action, step, reason, detail)
+ON CONFLICT (run_id, seq) DO NOTHING`
+
+const runColumns = `id, ars, service, state, stage,
+	waiting_action, waiting_role, waiting_step, waiting_note, reason, seq, created_at, updated_at`
+
+// runWithStepsSQL reads a run and its steps in one statement, so both come from the same
+// snapshot even while a newer one is being applied; a run without steps yields one row
+// with NULL step columns.
+const runWithStepsSQL = `
+SELECT r.id, r.ars, r.service, r.state, r.stage, r.waiting_action, r.waiting_role,
+	r.waiting_step, r.waiting_note, r.reason, r.seq, r.created_at, r.updated_at,
+	s.name, s.stage, s.state, s.attempts, s.last_error, s.updated_at
+FROM runs r
+LEFT JOIN run_steps s ON s.run_id = r.id
+WHERE r.id = $1
+ORDER BY s.position`
+
+// runsSQL builds the filtered keyset page query over runs, fetching limit+1 rows.
+func runsSQL(f RunFilter, limit int) (string, []any) {
+	var w where
+	for _, c := range []struct{ column, value string }{
+		{"state", f.State}, {"stage", f.Stage}, {"service", f.Service},
+		{"land", f.Land}, {"kreis", f.Kreis}, {"ars", f.ARS},
+	} {
+		if c.value != "" {
+			w.add(c.column+" = ?", c.value)
+		}
+	}
+	if f.Cursor != "" {
+		w.add("id > ?", f.Cursor)
+	}
+	return `SELECT ` + runColumns + ` FROM runs` + w.sql() +
+		" ORDER BY id LIMIT " + strconv.Itoa(limit+1), w.args
+}
+
+const auditSQL = `
+SELECT run_id, seq, at, actor, role, action, step, reason, detail
+FROM audit_events WHERE run_id = $1 ORDER BY seq`
+
+// ---- helpers for building queries ---------------------------------------------------
+
+// where collects AND-ed conditions written with ? placeholders and numbers them as $n.
+type where struct {
+	conds []string
+	args  []any
+}
+
+func (w *where) add(cond string, args ...any) {
+	for _, a := range args {
+		w.args = append(w.args, a)
+		cond = strings.Replace(cond, "?", "$"+strconv.Itoa(len(w.args)), 1)
+	}
+	w.conds = append(w.conds, cond)
+}
+
+func (w *where) sql() string {
+	if len(w.conds) == 0 {
+		return ""
+	}
+	return " WHERE " + strings.Join(w.conds, " AND ")
+}
+
+// escapeLike makes s match literally inside a LIKE pattern with ESCAPE '\'.
+func escapeLike(s string) string {
+	return strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`).Replace(s)
+}

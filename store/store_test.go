@@ -1,0 +1,87 @@
+package store_test
+
+import (
+	"context"
+	"net/url"
+	"sync"
+	"testing"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/stretchr/testify/require"
+	"go.uber.org/zap/zaptest"
+
+	"github.com/rollin-efa/rollin/store"
+)
+
+func TestOpenCreatesMissingDatabase(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+
+	// A database that does not exist yet, on the same server.
+	u, err := url.Parse(b.url)
+	require.NoError(t, err)
+	missing := u.Path[1:] + "_created"
+	u.Path = "/" + missing
+	t.Cleanup(func() {
+		_, err := b.store.Pool().Exec(context.Background(), "DROP DATABASE IF EXISTS "+pgx.Identifier{missing}.Sanitize()+" WITH (FORCE)")
+		require.NoError(t, err)
+	})
+
+	// Several processes starting at once: one creates, the others lose the race quietly,
+	// and the migrations run once under the advisory lock.
+	const n = 3
+	stores := make([]*store.Store, n)
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() {
+			stores[i], errs[i] = store.Open(t.Context(), u.String(), zaptest.NewLogger(t))
+		})
+	}
+	wg.Wait()
+	for i := range n {
+		require.NoError(t, errs[i])
+		require.NoError(t, stores[i].Ping(t.Context()))
+		stores[i].Close()
+	}
+
+	var exists bool
+	err = b.store.Pool().QueryRow(t.Context(), "SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)", missing).Scan(&exists)
+	require.NoError(t, err)
+	require.True(t, exists)
+}
+
+func TestOpenIsRerunnable(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	require.NoError(t, b.store.UpsertServices(b.ctx, nil))
+
+	again, err := store.Open(b.ctx, b.url, zaptest.NewLogger(t))
+	require.NoError(t, err)
+	defer again.Close()
+
+	// Each migration is recorded once; the second Open applied nothing.
+	var applied, distinct int
+	err = again.Pool().QueryRow(b.ctx,
+		"SELECT count(*), count(DISTINCT version_id) FROM goose_db_version WHERE version_id > 0").Scan(&applied, &distinct)
+	require.NoError(t, err)
+	require.Equal(t, 1, applied)
+	require.Equal(t, distinct, applied)
+}
+
+func TestOpenErrors(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name, url, want string
+	}{
+		{"not a url", "postgres://%zz", "parse database url"},
+		{"unreachable server", "postgres://postgres@127.0.0.1:1/rollin?sslmode=disable&connect_timeout=2", "connect to rollin"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			_, err := store.Open(t.Context(), tt.url, nil)
+			require.ErrorContains(t, err, tt.want)
+		})
+	}
+}
