@@ -1,0 +1,332 @@
+// Package api serves Rollin's HTTP JSON API. It authenticates the caller by bearer token,
+// turns requests into starter calls and starter refusals into status codes; it holds no
+// rules of its own about who may do what (the starter does).
+package api
+
+import (
+	"context"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/rollin-efa/rollin/config"
+	"github.com/rollin-efa/rollin/domain"
+	"github.com/rollin-efa/rollin/starter"
+	"github.com/rollin-efa/rollin/store"
+)
+
+// maxBody bounds request bodies; the largest legitimate one is a connection questionnaire.
+const maxBody = 1 << 20
+
+// Server is the HTTP handler of the API.
+type Server struct {
+	starter starter.API
+	tokens  []tokenEntry
+	ready   func(context.Context) error
+	log     *zap.Logger
+	mux     *http.ServeMux
+}
+
+type tokenEntry struct {
+	hash      [sha256.Size]byte
+	principal starter.Principal
+}
+
+// New builds the API over the starter. ready reports whether the process can serve
+// (database and Temporal reachable); /readyz answers 503 while it returns an error.
+func New(s starter.API, tokens []config.Token, ready func(context.Context) error, log *zap.Logger) *Server {
+	srv := &Server{starter: s, ready: ready, log: log, mux: http.NewServeMux()}
+	for _, t := range tokens {
+		srv.tokens = append(srv.tokens, tokenEntry{
+			hash:      sha256.Sum256([]byte(t.Token)),
+			principal: starter.Principal{Name: t.Name, Role: t.Role, ARS: domain.ARS(t.ARS)},
+		})
+	}
+	srv.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	})
+	srv.mux.HandleFunc("GET /readyz", srv.readyz)
+	srv.route("POST /api/v1/rollins", srv.startRun)
+	srv.route("GET /api/v1/rollins", srv.listRuns)
+	srv.route("GET /api/v1/rollins/{ars}/{service}", srv.getRun)
+	srv.route("POST /api/v1/rollins/{ars}/{service}/actions", srv.act)
+	srv.route("GET /api/v1/rollins/{ars}/{service}/audit", srv.audit)
+	srv.route("GET /api/v1/services", srv.listServices)
+	srv.route("GET /api/v1/services/{key}", srv.getService)
+	srv.route("GET /api/v1/municipalities", srv.listMunicipalities)
+	srv.mux.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
+		writeError(w, http.StatusNotFound, fmt.Sprintf("no route %s %s", r.Method, r.URL.Path))
+	})
+	return srv
+}
+
+// ServeHTTP implements http.Handler.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	s.mux.ServeHTTP(w, r)
+}
+
+type handler func(w http.ResponseWriter, r *http.Request, p starter.Principal) error
+
+// route registers an authenticated handler and maps its error to a response.
+func (s *Server) route(pattern string, h handler) {
+	s.mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
+		p, ok := s.authenticate(r)
+		if !ok {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="rollin"`)
+			writeError(w, http.StatusUnauthorized, "missing or unknown bearer token")
+			return
+		}
+		r.Body = http.MaxBytesReader(w, r.Body, maxBody)
+		if err := h(w, r, p); err != nil {
+			s.fail(w, r, err)
+		}
+	})
+}
+
+// authenticate finds the principal of the request's bearer token. Tokens are compared as
+// SHA-256 digests in constant time, so response times do not leak how much of a guess matched.
+func (s *Server) authenticate(r *http.Request) (starter.Principal, bool) {
+	raw, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+	if !ok || raw == "" {
+		return starter.Principal{}, false
+	}
+	got := sha256.Sum256([]byte(strings.TrimSpace(raw)))
+	var found *starter.Principal
+	for i := range s.tokens {
+		if subtle.ConstantTimeCompare(got[:], s.tokens[i].hash[:]) == 1 {
+			found = &s.tokens[i].principal
+		}
+	}
+	if found == nil {
+		return starter.Principal{}, false
+	}
+	return *found, true
+}
+
+func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
+	var tooBig *http.MaxBytesError
+	switch {
+	case errors.As(err, &tooBig):
+		writeError(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("request body larger than %d bytes", tooBig.Limit))
+		return
+	case errors.Is(err, errBadRequest):
+		writeError(w, http.StatusBadRequest, strings.TrimSuffix(err.Error(), ": "+errBadRequest.Error()))
+		return
+	}
+	status := map[starter.Kind]int{
+		starter.KindInvalid:     http.StatusBadRequest,
+		starter.KindForbidden:   http.StatusForbidden,
+		starter.KindNotFound:    http.StatusNotFound,
+		starter.KindConflict:    http.StatusConflict,
+		starter.KindUnavailable: http.StatusServiceUnavailable,
+	}[starter.KindOf(err)]
+	if status == 0 {
+		status = http.StatusInternalServerError
+	}
+	if status >= 500 {
+		s.log.Error("request failed", zap.String("method", r.Method), zap.String("path", r.URL.Path), zap.Error(err))
+	}
+	writeError(w, status, err.Error())
+}
+
+var errBadRequest = errors.New("bad request")
+
+func badRequest(format string, args ...any) error {
+	return fmt.Errorf(format+": %w", append(args, errBadRequest)...)
+}
+
+func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
+	ctx, cancel := context.WithTimeout(r.Context(), 3*time.Second)
+	defer cancel()
+	if err := s.ready(ctx); err != nil {
+		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "not ready", "error": err.Error()})
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
+}
+
+type startRequest struct {
+	ARS     string `json:"ars"`
+	Service string `json:"service"`
+}
+
+func (s *Server) startRun(w http.ResponseWriter, r *http.Request, p starter.Principal) error {
+	var req startRequest
+	if err := decode(r, &req); err != nil {
+		return err
+	}
+	st, created, err := s.starter.Start(r.Context(), p, req.ARS, req.Service)
+	if err != nil {
+		return err
+	}
+	code := http.StatusOK
+	if created {
+		code = http.StatusCreated
+	}
+	writeJSON(w, code, view(st))
+	return nil
+}
+
+func (s *Server) getRun(w http.ResponseWriter, r *http.Request, p starter.Principal) error {
+	st, err := s.starter.Status(r.Context(), p, r.PathValue("ars"), r.PathValue("service"))
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, view(st))
+	return nil
+}
+
+func (s *Server) listRuns(w http.ResponseWriter, r *http.Request, p starter.Principal) error {
+	q := r.URL.Query()
+	limit, err := limitParam(q.Get("limit"))
+	if err != nil {
+		return err
+	}
+	items, next, err := s.starter.List(r.Context(), p, store.RunFilter{
+		State: q.Get("state"), Stage: q.Get("stage"), Service: q.Get("service"),
+		Land: q.Get("land"), Kreis: q.Get("kreis"), Limit: limit, Cursor: q.Get("cursor"),
+	})
+	if err != nil {
+		return err
+	}
+	views := make([]domain.RunStatus, len(items))
+	for i, it := range items {
+		views[i] = view(it)
+	}
+	writeList(w, views, next)
+	return nil
+}
+
+func (s *Server) act(w http.ResponseWriter, r *http.Request, p starter.Principal) error {
+	var a starter.Action
+	if err := decode(r, &a); err != nil {
+		return err
+	}
+	st, err := s.starter.Act(r.Context(), p, r.PathValue("ars"), r.PathValue("service"), a)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, view(st))
+	return nil
+}
+
+func (s *Server) audit(w http.ResponseWriter, r *http.Request, p starter.Principal) error {
+	events, err := s.starter.Audit(r.Context(), p, r.PathValue("ars"), r.PathValue("service"))
+	if err != nil {
+		return err
+	}
+	writeList(w, nonNil(events), "")
+	return nil
+}
+
+func (s *Server) listServices(w http.ResponseWriter, r *http.Request, p starter.Principal) error {
+	svcs, err := s.starter.Services(r.Context(), p)
+	if err != nil {
+		return err
+	}
+	writeList(w, nonNil(svcs), "")
+	return nil
+}
+
+func (s *Server) getService(w http.ResponseWriter, r *http.Request, p starter.Principal) error {
+	svc, err := s.starter.Service(r.Context(), p, r.PathValue("key"))
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, svc)
+	return nil
+}
+
+func (s *Server) listMunicipalities(w http.ResponseWriter, r *http.Request, p starter.Principal) error {
+	q := r.URL.Query()
+	limit, err := limitParam(q.Get("limit"))
+	if err != nil {
+		return err
+	}
+	items, next, err := s.starter.Municipalities(r.Context(), p, store.MunicipalityFilter{
+		Land: q.Get("land"), Kreis: q.Get("kreis"), Query: q.Get("q"), Limit: limit, Cursor: q.Get("cursor"),
+	})
+	if err != nil {
+		return err
+	}
+	writeList(w, nonNil(items), next)
+	return nil
+}
+
+func limitParam(raw string) (int, error) {
+	if raw == "" {
+		return 0, nil
+	}
+	n, err := strconv.Atoi(raw)
+	if err != nil || n < 1 || n > 1000 {
+		return 0, badRequest("limit: %q is not a number between 1 and 1000", raw)
+	}
+	return n, nil
+}
+
+// decode reads a JSON body strictly: unknown fields and trailing data are errors that name
+// the problem, so a typo in a field name does not silently do nothing.
+func decode(r *http.Request, v any) error {
+	dec := json.NewDecoder(r.Body)
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		var tooBig *http.MaxBytesError
+		if errors.As(err, &tooBig) {
+			return err
+		}
+		if errors.Is(err, io.EOF) {
+			return badRequest("request body: empty, want a JSON object")
+		}
+		return badRequest("request body: %s", err)
+	}
+	if dec.More() {
+		return badRequest("request body: more than one JSON value")
+	}
+	return nil
+}
+
+// view makes a status ready for JSON: steps as an empty list rather than null.
+func view(st domain.RunStatus) domain.RunStatus {
+	if st.Steps == nil {
+		st.Steps = []domain.StepStatus{}
+	}
+	return st
+}
+
+func nonNil[T any](s []T) []T {
+	if s == nil {
+		return []T{}
+	}
+	return s
+}
+
+func writeList[T any](w http.ResponseWriter, items []T, next string) {
+	var cursor *string
+	if next != "" {
+		cursor = &next
+	}
+	writeJSON(w, http.StatusOK, struct {
+		Items      []T     `json:"items"`
+		NextCursor *string `json:"next_cursor"`
+	}{items, cursor})
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+func writeError(w http.ResponseWriter, status int, msg string) {
+	writeJSON(w, status, map[string]string{"error": msg})
+}

@@ -1,0 +1,339 @@
+package starter
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"go.temporal.io/api/enums/v1"
+	"go.temporal.io/api/serviceerror"
+	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/temporal"
+
+	"github.com/rollin-efa/rollin/domain"
+	"github.com/rollin-efa/rollin/store"
+	"github.com/rollin-efa/rollin/workflows"
+)
+
+// Service implements API on Temporal (to start and act) and the read model (to read).
+type Service struct {
+	temporal  client.Client
+	store     *store.Store
+	taskQueue string
+	options   workflows.Options
+	// appearWait bounds how long Start waits for a new run's first write to the read model.
+	appearWait time.Duration
+}
+
+var _ API = (*Service)(nil)
+
+// New returns the service layer. options are the timings new runs start with.
+func New(c client.Client, st *store.Store, taskQueue string, options workflows.Options) *Service {
+	return &Service{temporal: c, store: st, taskQueue: taskQueue, options: options, appearWait: 10 * time.Second}
+}
+
+// Start starts the roll-in of service into the municipality ars. Starting a roll-in that
+// exists already returns it with created false: the workflow ID is deterministic, and
+// Temporal refuses a second run with it.
+func (s *Service) Start(ctx context.Context, p Principal, ars, service string) (domain.RunStatus, bool, error) {
+	if p.Role != domain.RolePM {
+		return domain.RunStatus{}, false, refuse(KindForbidden, "role %q may not start roll-ins (project managers do)", p.Role)
+	}
+	a, key, err := parseRunKey(ars, service)
+	if err != nil {
+		return domain.RunStatus{}, false, err
+	}
+	if _, err := s.store.Municipality(ctx, a); err != nil {
+		return domain.RunStatus{}, false, s.lookupError(err, "municipality %s is not in the register", a)
+	}
+	if _, err := s.store.Service(ctx, key); err != nil {
+		return domain.RunStatus{}, false, s.lookupError(err, "service %s is not in the catalogue", key)
+	}
+	id := domain.RunID(a, key)
+	_, err = s.temporal.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
+		ID:                                       id,
+		TaskQueue:                                s.taskQueue,
+		WorkflowIDReusePolicy:                    enums.WORKFLOW_ID_REUSE_POLICY_REJECT_DUPLICATE,
+		WorkflowIDConflictPolicy:                 enums.WORKFLOW_ID_CONFLICT_POLICY_FAIL,
+		WorkflowExecutionErrorWhenAlreadyStarted: true,
+	}, workflows.WorkflowRollIn, workflows.Input{
+		ARS: a, Service: key, StartedBy: p.Name, Role: p.Role, Options: s.options,
+	})
+	created := true
+	var started *serviceerror.WorkflowExecutionAlreadyStarted
+	switch {
+	case errors.As(err, &started):
+		created = false
+	case err != nil:
+		return domain.RunStatus{}, false, &Error{Kind: KindUnavailable, Msg: "start roll-in " + id, Err: err}
+	}
+	st, err := s.awaitRun(ctx, id)
+	if err != nil {
+		return domain.RunStatus{}, false, err
+	}
+	if st.ID == "" { // the worker has not written the run yet; report what is certain
+		st = domain.RunStatus{ID: id, ARS: a, Service: key, State: domain.RunRunning, Stage: domain.StagePruefung, Steps: []domain.StepStatus{}}
+	}
+	return st, created, nil
+}
+
+// awaitRun reads a run from the read model, waiting briefly for a just-started run's first
+// write. It returns a zero status when the run has not appeared in time.
+func (s *Service) awaitRun(ctx context.Context, id string) (domain.RunStatus, error) {
+	deadline := time.Now().Add(s.appearWait)
+	for {
+		st, err := s.store.Run(ctx, id)
+		if err == nil {
+			return st, nil
+		}
+		if !errors.Is(err, store.ErrNotFound) {
+			return domain.RunStatus{}, &Error{Kind: KindUnavailable, Msg: "read roll-in " + id, Err: err}
+		}
+		if time.Now().After(deadline) {
+			return domain.RunStatus{}, nil
+		}
+		select {
+		case <-ctx.Done():
+			return domain.RunStatus{}, ctx.Err()
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}
+
+// Status returns one run from the read model.
+func (s *Service) Status(ctx context.Context, p Principal, ars, service string) (domain.RunStatus, error) {
+	a, key, err := s.visibleRun(p, ars, service)
+	if err != nil {
+		return domain.RunStatus{}, err
+	}
+	st, err := s.store.Run(ctx, domain.RunID(a, key))
+	if err != nil {
+		return domain.RunStatus{}, s.lookupError(err, "no roll-in of service %s into %s", key, a)
+	}
+	return st, nil
+}
+
+// List returns runs matching f, one page at a time. A municipality sees only its own.
+func (s *Service) List(ctx context.Context, p Principal, f store.RunFilter) ([]domain.RunStatus, string, error) {
+	if err := checkRole(p); err != nil {
+		return nil, "", err
+	}
+	if p.Role == domain.RoleMunicipality {
+		f.ARS = string(p.ARS)
+	}
+	if err := checkRunFilter(f); err != nil {
+		return nil, "", err
+	}
+	items, next, err := s.store.Runs(ctx, f)
+	if err != nil {
+		return nil, "", s.lookupError(err, "list roll-ins")
+	}
+	return items, next, nil
+}
+
+// Act sends an action to a run as a Temporal Update and returns the run's status after it.
+// The workflow's validator decides whether the action fits the run's state; a refusal
+// comes back as a KindConflict (not now), KindInvalid (bad data) or KindForbidden error.
+func (s *Service) Act(ctx context.Context, p Principal, ars, service string, a Action) (domain.RunStatus, error) {
+	if !slices.Contains(workflows.Actions, a.Name) {
+		return domain.RunStatus{}, refuse(KindInvalid, "action: %q is not one of %s", a.Name, strings.Join(workflows.Actions, ", "))
+	}
+	if !slices.Contains(workflows.AllowedRoles(a.Name), p.Role) {
+		return domain.RunStatus{}, refuse(KindForbidden, "role %q may not %s", p.Role, a.Name)
+	}
+	if strings.TrimSpace(a.ID) == "" {
+		return domain.RunStatus{}, refuse(KindInvalid, "action_id: required (a unique ID per action makes retries safe)")
+	}
+	current, err := s.Status(ctx, p, ars, service)
+	if err != nil {
+		return domain.RunStatus{}, err
+	}
+	if current.State.Final() {
+		return domain.RunStatus{}, refuse(KindConflict, "the run is %s: no further actions", current.State)
+	}
+	handle, err := s.temporal.UpdateWorkflow(ctx, client.UpdateWorkflowOptions{
+		WorkflowID:   current.ID,
+		UpdateID:     a.ID,
+		UpdateName:   a.Name,
+		WaitForStage: client.WorkflowUpdateStageCompleted,
+		Args: []any{workflows.ActionInput{
+			ActionID: a.ID, Actor: p.Name, Role: p.Role, Step: a.Step, Reason: a.Reason, Data: a.Data,
+		}},
+	})
+	if err == nil {
+		var ignored domain.RunStatus
+		err = handle.Get(ctx, &ignored)
+	}
+	if err != nil {
+		return domain.RunStatus{}, updateError(err, current)
+	}
+	// The Update returns only after the workflow wrote the transition, so the read model
+	// already shows the result.
+	return s.Status(ctx, p, ars, service)
+}
+
+// updateError maps a failed Update to a refusal the caller understands.
+func updateError(err error, current domain.RunStatus) error {
+	var app *temporal.ApplicationError
+	if errors.As(err, &app) {
+		switch app.Type() {
+		case workflows.ErrTypeInvalidData:
+			return refuse(KindInvalid, "%s", app.Message())
+		case workflows.ErrTypeNotAllowed:
+			return refuse(KindConflict, "%s", app.Message())
+		case workflows.ErrTypeForbidden:
+			return refuse(KindForbidden, "%s", app.Message())
+		}
+	}
+	var notFound *serviceerror.NotFound
+	if errors.As(err, &notFound) {
+		return refuse(KindConflict, "the run %s has ended (state %s)", current.ID, current.State)
+	}
+	return &Error{Kind: KindUnavailable, Msg: "send action to " + current.ID, Err: err}
+}
+
+// Audit returns the audit log of one run.
+func (s *Service) Audit(ctx context.Context, p Principal, ars, service string) ([]domain.AuditEvent, error) {
+	if _, err := s.Status(ctx, p, ars, service); err != nil {
+		return nil, err
+	}
+	a, key, _ := parseRunKey(ars, service)
+	events, err := s.store.Audit(ctx, domain.RunID(a, key))
+	if err != nil {
+		return nil, s.lookupError(err, "audit log of %s", domain.RunID(a, key))
+	}
+	return events, nil
+}
+
+// Services returns the catalogue; every role may read it.
+func (s *Service) Services(ctx context.Context, p Principal) ([]domain.Service, error) {
+	if err := checkRole(p); err != nil {
+		return nil, err
+	}
+	svcs, err := s.store.Services(ctx)
+	if err != nil {
+		return nil, s.lookupError(err, "list services")
+	}
+	return svcs, nil
+}
+
+// Service returns one Steckbrief.
+func (s *Service) Service(ctx context.Context, p Principal, key string) (domain.Service, error) {
+	if err := checkRole(p); err != nil {
+		return domain.Service{}, err
+	}
+	k, err := domain.ParseServiceKey(key)
+	if err != nil {
+		return domain.Service{}, refuse(KindInvalid, "service: %s", err)
+	}
+	svc, err := s.store.Service(ctx, k)
+	if err != nil {
+		return domain.Service{}, s.lookupError(err, "service %s is not in the catalogue", k)
+	}
+	return svc, nil
+}
+
+// Municipalities searches the register. A municipality sees its own entry only.
+func (s *Service) Municipalities(ctx context.Context, p Principal, f store.MunicipalityFilter) ([]domain.Municipality, string, error) {
+	if err := checkRole(p); err != nil {
+		return nil, "", err
+	}
+	if f.Land != "" && !digits(f.Land, 2) {
+		return nil, "", refuse(KindInvalid, "land: %q is not a 2-digit Land key", f.Land)
+	}
+	if f.Kreis != "" && !digits(f.Kreis, 5) {
+		return nil, "", refuse(KindInvalid, "kreis: %q is not a 5-digit Kreis key", f.Kreis)
+	}
+	if p.Role == domain.RoleMunicipality {
+		f.Query = string(p.ARS)
+	}
+	items, next, err := s.store.Municipalities(ctx, f)
+	if err != nil {
+		return nil, "", s.lookupError(err, "search municipalities")
+	}
+	return items, next, nil
+}
+
+// visibleRun parses a run's key and hides runs of other municipalities from a
+// municipality principal: to it they do not exist (404, not 403, so nothing leaks).
+func (s *Service) visibleRun(p Principal, ars, service string) (domain.ARS, domain.ServiceKey, error) {
+	if err := checkRole(p); err != nil {
+		return "", "", err
+	}
+	a, key, err := parseRunKey(ars, service)
+	if err != nil {
+		return "", "", err
+	}
+	if p.Role == domain.RoleMunicipality && a != p.ARS {
+		return "", "", refuse(KindNotFound, "no roll-in of service %s into %s", key, a)
+	}
+	return a, key, nil
+}
+
+// lookupError turns a store error into a refusal: not found, invalid input, or unavailable.
+func (s *Service) lookupError(err error, format string, args ...any) error {
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		return refuse(KindNotFound, format, args...)
+	case errors.Is(err, store.ErrInvalid):
+		return &Error{Kind: KindInvalid, Msg: strings.TrimPrefix(err.Error(), "store: ")}
+	}
+	return &Error{Kind: KindUnavailable, Msg: fmt.Sprintf(format, args...), Err: err}
+}
+
+func checkRole(p Principal) error {
+	if !p.Role.Valid() {
+		return refuse(KindForbidden, "unknown role %q", p.Role)
+	}
+	if p.Role == domain.RoleMunicipality && p.ARS == "" {
+		return refuse(KindForbidden, "a municipality principal needs its ARS")
+	}
+	return nil
+}
+
+func parseRunKey(ars, service string) (domain.ARS, domain.ServiceKey, error) {
+	a, err := domain.ParseARS(ars)
+	if err != nil {
+		return "", "", refuse(KindInvalid, "ars: %s", err)
+	}
+	key, err := domain.ParseServiceKey(service)
+	if err != nil {
+		return "", "", refuse(KindInvalid, "service: %s", err)
+	}
+	return a, key, nil
+}
+
+func checkRunFilter(f store.RunFilter) error {
+	states := []domain.RunState{domain.RunRunning, domain.RunWaiting, domain.RunIncident, domain.RunBlocked, domain.RunLive, domain.RunCancelled}
+	stages := []domain.Stage{domain.StagePruefung, domain.StageVereinbarung, domain.StageAnbindung, domain.StageTest, domain.StageGoLive}
+	switch {
+	case f.State != "" && !slices.Contains(states, domain.RunState(f.State)):
+		return refuse(KindInvalid, "state: %q is not one of running, waiting, incident, blocked, live, cancelled", f.State)
+	case f.Stage != "" && !slices.Contains(stages, domain.Stage(f.Stage)):
+		return refuse(KindInvalid, "stage: %q is not one of pruefung, vereinbarung, anbindung, test, golive", f.Stage)
+	case f.Service != "" && !digits(f.Service, 14):
+		return refuse(KindInvalid, "service: %q is not a 14-digit Leistungsschlüssel", f.Service)
+	case f.Land != "" && !digits(f.Land, 2):
+		return refuse(KindInvalid, "land: %q is not a 2-digit Land key", f.Land)
+	case f.Kreis != "" && !digits(f.Kreis, 5):
+		return refuse(KindInvalid, "kreis: %q is not a 5-digit Kreis key", f.Kreis)
+	case f.Limit < 0 || f.Limit > 1000:
+		return refuse(KindInvalid, "limit: %d is not between 1 and 1000", f.Limit)
+	}
+	return nil
+}
+
+func digits(s string, n int) bool {
+	if len(s) != n {
+		return false
+	}
+	for _, r := range s {
+		if r < '0' || r > '9' {
+			return false
+		}
+	}
+	return true
+}
