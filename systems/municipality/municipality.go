@@ -1,0 +1,173 @@
+// Package municipality is the typed client of a municipality's (Kommune's) side of a
+// roll-in: its receiving address (a FIT-Connect destination), the agreements it signs
+// with its Kommunalvertreter, and the notifications sent to its staff or to the project
+// manager.
+package municipality
+
+import (
+	"context"
+	"errors"
+	"net/http"
+
+	"github.com/rollin-efa/rollin/systems"
+)
+
+// System is the name errors of this client carry in systems.Error.System.
+const System = "municipality"
+
+// URN prefixes FIT-Connect uses for services and areas in a destination.
+const (
+	serviceURNPrefix = "urn:de:fim:leika:leistung:"
+	areaURNPrefix    = "urn:de:bund:destatis:bevoelkerungsstatistik:schluessel:rs:"
+)
+
+// The kinds of agreement a municipality files: the framework agreement with its
+// Kommunalvertreter (once), the call-off per service, and the data-processing agreement
+// for the few services whose Steckbrief still asks for one.
+const (
+	AgreementFramework = "framework"
+	AgreementCallOff   = "call-off"
+	AgreementDPA       = "dpa"
+)
+
+// The recipients and kinds of notifications.
+const (
+	RecipientMunicipality = "municipality"
+	RecipientPM           = "pm"
+
+	NoticeWaiting      = "waiting"
+	NoticeReminder     = "reminder"
+	NoticeEscalation   = "escalation"
+	NoticeAnnouncement = "announcement"
+)
+
+// Client calls the municipality-side API. It is safe for concurrent use.
+type Client struct {
+	c *systems.Client
+}
+
+// New returns a client for the municipality-side API at baseURL. A nil hc means a client
+// with systems.DefaultTimeout; hc.Timeout, if set, is the per-call timeout. A malformed
+// baseURL is an error here, so configuration mistakes surface at start-up.
+func New(baseURL string, hc *http.Client) (*Client, error) {
+	c, err := systems.NewClient(System, baseURL, hc)
+	if err != nil {
+		return nil, err
+	}
+	return &Client{c: c}, nil
+}
+
+// DestinationRequest is what Rollin knows of the municipality's receiving address for
+// one service. CallbackURL is optional.
+type DestinationRequest struct {
+	ARS          string
+	ServiceKey   string
+	Name         string
+	ContactEmail string
+	CallbackURL  string
+}
+
+// Destination is the municipality's FIT-Connect destination (Zustellpunkt).
+type Destination struct {
+	ID string `json:"destinationId"`
+}
+
+// destinationBody is the subset of FIT-Connect's destination that Rollin fills in, with
+// FIT-Connect's field names, so that the same request can go to the Submission API's
+// destination management.
+type destinationBody struct {
+	Name     string               `json:"name"`
+	Contact  destinationContact   `json:"contact"`
+	Callback *destinationCallback `json:"callback,omitempty"`
+	Services []destinationService `json:"services"`
+}
+
+type destinationContact struct {
+	Email string `json:"email"`
+}
+
+type destinationCallback struct {
+	URL string `json:"url"`
+}
+
+type destinationService struct {
+	Identifier string   `json:"identifier"`
+	Regions    []string `json:"regions"`
+}
+
+// EnsureDestination creates the municipality's destination for the service and its area.
+// A repeated call with the same idemKey returns the destination of the first call.
+func (c *Client) EnsureDestination(ctx context.Context, idemKey string, r DestinationRequest) (Destination, error) {
+	const op = "ensure destination"
+	body := destinationBody{
+		Name:    r.Name,
+		Contact: destinationContact{Email: r.ContactEmail},
+		Services: []destinationService{{
+			Identifier: serviceURNPrefix + r.ServiceKey,
+			Regions:    []string{areaURNPrefix + r.ARS},
+		}},
+	}
+	if r.CallbackURL != "" {
+		body.Callback = &destinationCallback{URL: r.CallbackURL}
+	}
+	var d Destination
+	err := c.c.Do(ctx, systems.Request{
+		Op:             op,
+		Method:         http.MethodPost,
+		Path:           "/v1/destinations",
+		IdempotencyKey: idemKey,
+		Body:           body,
+	}, &d)
+	if err != nil {
+		return Destination{}, err
+	}
+	if d.ID == "" {
+		return Destination{}, &systems.Error{System: System, Op: op, Status: http.StatusOK,
+			Err: errors.New("response carries no destinationId")}
+	}
+	return d, nil
+}
+
+// AgreementRequest files a signed agreement. ServiceKey is ignored for the framework
+// agreement, which covers all of the municipality's roll-ins.
+type AgreementRequest struct {
+	ARS             string `json:"ars"`
+	ServiceKey      string `json:"serviceKey,omitempty"`
+	Kind            string `json:"kind"` // framework, call-off or dpa
+	SignedBy        string `json:"signedBy"`
+	CountersignedBy string `json:"countersignedBy"`
+}
+
+// FileAgreement records the signed agreement with the municipality.
+func (c *Client) FileAgreement(ctx context.Context, idemKey string, r AgreementRequest) error {
+	return c.c.Do(ctx, systems.Request{
+		Op:             "file agreement",
+		Method:         http.MethodPost,
+		Path:           "/v1/agreements",
+		IdempotencyKey: idemKey,
+		Body:           r,
+	}, nil)
+}
+
+// Notification is a message about a roll-in to the municipality's staff or to the
+// project manager.
+type Notification struct {
+	ARS        string `json:"ars"`
+	ServiceKey string `json:"serviceKey"`
+	Recipient  string `json:"recipient"` // municipality or pm
+	Kind       string `json:"kind"`      // waiting, reminder, escalation or announcement
+	Subject    string `json:"subject"`
+	Body       string `json:"body"`
+}
+
+// Notify sends the notification. A repeated call with the same idemKey sends nothing new,
+// so a retried activity does not mail the mayor twice.
+func (c *Client) Notify(ctx context.Context, idemKey string, r Notification) error {
+	return c.c.Do(ctx, systems.Request{
+		Op:             "notify",
+		Method:         http.MethodPost,
+		Path:           "/v1/notifications",
+		IdempotencyKey: idemKey,
+		Body:           r,
+	}, nil)
+}

@@ -1,0 +1,150 @@
+package municipality_test
+
+import (
+	"net/http"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/rollin-efa/rollin/systems"
+	"github.com/rollin-efa/rollin/systems/municipality"
+	"github.com/rollin-efa/rollin/systems/simulator"
+)
+
+const (
+	ars     = "055150000000"
+	service = "99050012104000"
+)
+
+var destReq = municipality.DestinationRequest{
+	ARS: ars, ServiceKey: service, Name: "Stadt Münster – Bürgeramt",
+	ContactEmail: "efa@stadt-muenster.de", CallbackURL: "https://fv.stadt-muenster.de/fit-connect/callback",
+}
+
+func setup(t *testing.T, cfg simulator.Config, hc *http.Client) (*municipality.Client, *simulator.Server) {
+	t.Helper()
+	srv, err := simulator.Start(simulator.Municipality, cfg, "")
+	require.NoError(t, err)
+	t.Cleanup(func() { require.NoError(t, srv.Close()) })
+	c, err := municipality.New(srv.URL, hc)
+	require.NoError(t, err)
+	return c, srv
+}
+
+func requireSystemError(t *testing.T, err error, status int, retryable bool) *systems.Error {
+	t.Helper()
+	var e *systems.Error
+	require.ErrorAs(t, err, &e)
+	require.Equal(t, municipality.System, e.System)
+	require.Equal(t, status, e.Status, "error: %v", err)
+	require.Equal(t, retryable, systems.IsRetryable(err), "error: %v", err)
+	return e
+}
+
+func TestEnsureDestination(t *testing.T) {
+	t.Parallel()
+	c, srv := setup(t, simulator.Config{}, nil)
+
+	first, err := c.EnsureDestination(t.Context(), "dest", destReq)
+	require.NoError(t, err)
+	require.NotEmpty(t, first.ID)
+	again, err := c.EnsureDestination(t.Context(), "dest", destReq)
+	require.NoError(t, err)
+	require.Equal(t, first, again)
+
+	noCallback := destReq
+	noCallback.CallbackURL = ""
+	_, err = c.EnsureDestination(t.Context(), "dest", noCallback)
+	e := requireSystemError(t, err, 422, false)
+	require.Contains(t, e.Problem.Detail, "Idempotency-Key", "same key, different request")
+
+	require.Equal(t, map[string]int{"create-destination " + ars + "/" + service: 1}, srv.Sim.Counters().Effects)
+}
+
+func TestEnsureDestinationValidation(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name      string
+		mutate    func(*municipality.DestinationRequest)
+		wantField string
+	}{
+		{"name", func(r *municipality.DestinationRequest) { r.Name = "" }, "name"},
+		{"email", func(r *municipality.DestinationRequest) { r.ContactEmail = "buergeramt" }, "contact.email"},
+		{"callback", func(r *municipality.DestinationRequest) { r.CallbackURL = "fv.local/cb" }, "callback.url"},
+		{"service key", func(r *municipality.DestinationRequest) { r.ServiceKey = "9905" }, "services.identifier"},
+		{"ARS", func(r *municipality.DestinationRequest) { r.ARS = "05515000" }, "services.regions"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			c, srv := setup(t, simulator.Config{}, nil)
+			r := destReq
+			tt.mutate(&r)
+			_, err := c.EnsureDestination(t.Context(), "dest", r)
+			e := requireSystemError(t, err, 422, false)
+			require.Contains(t, e.Problem.Detail, tt.wantField)
+			require.Empty(t, srv.Sim.Counters().Effects)
+		})
+	}
+}
+
+func TestFileAgreement(t *testing.T) {
+	t.Parallel()
+	c, srv := setup(t, simulator.Config{}, nil)
+	framework := municipality.AgreementRequest{ARS: ars, Kind: municipality.AgreementFramework,
+		SignedBy: "Oberbürgermeister", CountersignedBy: "d-NRW"}
+	callOff := municipality.AgreementRequest{ARS: ars, ServiceKey: service, Kind: municipality.AgreementCallOff,
+		SignedBy: "Amtsleitung 32", CountersignedBy: "d-NRW"}
+
+	srv.Sim.AddFault(simulator.Fault{Method: http.MethodPost, PathPrefix: "/v1/agreements", Status: 503, Times: 1})
+	err := c.FileAgreement(t.Context(), "framework", framework)
+	requireSystemError(t, err, 503, true)
+	require.NoError(t, c.FileAgreement(t.Context(), "framework", framework))
+	require.NoError(t, c.FileAgreement(t.Context(), "call-off", callOff))
+	require.NoError(t, c.FileAgreement(t.Context(), "call-off", callOff))
+
+	require.Equal(t, map[string]int{
+		"file-agreement framework " + ars:                1,
+		"file-agreement call-off " + ars + "/" + service: 1,
+	}, srv.Sim.Counters().Effects)
+
+	missing := callOff
+	missing.ServiceKey = ""
+	err = c.FileAgreement(t.Context(), "call-off-2", missing)
+	e := requireSystemError(t, err, 422, false)
+	require.Contains(t, e.Problem.Detail, "serviceKey")
+}
+
+func TestNotify(t *testing.T) {
+	t.Parallel()
+	c, srv := setup(t, simulator.Config{}, nil)
+	n := municipality.Notification{ARS: ars, ServiceKey: service,
+		Recipient: municipality.RecipientMunicipality, Kind: municipality.NoticeReminder,
+		Subject: "Einzelabruf wartet auf Unterschrift", Body: "Bitte unterschreiben Sie den Einzelabruf."}
+
+	// The mail went out but the answer got lost: the retry must not send it again.
+	srv.Sim.AddFault(simulator.Fault{PathPrefix: "/v1/notifications", Status: 502, Times: 1, AfterApply: true})
+	err := c.Notify(t.Context(), "reminder-1", n)
+	requireSystemError(t, err, 502, true)
+	require.NoError(t, c.Notify(t.Context(), "reminder-1", n))
+	require.Equal(t, map[string]int{"notify municipality reminder " + ars + "/" + service: 1}, srv.Sim.Counters().Effects)
+
+	bad := n
+	bad.Kind = "spam"
+	err = c.Notify(t.Context(), "reminder-2", bad)
+	e := requireSystemError(t, err, 422, false)
+	require.Contains(t, e.Problem.Detail, "kind")
+
+	err = c.Notify(t.Context(), "", n)
+	requireSystemError(t, err, 0, false)
+}
+
+func TestTimeoutIsRetryable(t *testing.T) {
+	t.Parallel()
+	c, srv := setup(t, simulator.Config{Latency: 200 * time.Millisecond}, &http.Client{Timeout: 30 * time.Millisecond})
+	_, err := c.EnsureDestination(t.Context(), "dest", destReq)
+	requireSystemError(t, err, 0, true)
+	require.Eventually(t, func() bool { return srv.Sim.Counters().Requests["POST /v1/destinations"] == 1 },
+		5*time.Second, 10*time.Millisecond)
+}

@@ -1,0 +1,151 @@
+package simulator
+
+import (
+	"net/http"
+	"strings"
+)
+
+// Wire and state types of the municipality simulator. The destination follows the
+// subset of FIT-Connect's destination that Rollin sends.
+
+type destinationIn struct {
+	Name    string `json:"name"`
+	Contact struct {
+		Email string `json:"email"`
+	} `json:"contact"`
+	Callback *struct {
+		URL string `json:"url"`
+	} `json:"callback,omitempty"`
+	Services []struct {
+		Identifier string   `json:"identifier"`
+		Regions    []string `json:"regions"`
+	} `json:"services"`
+}
+
+type destination struct {
+	DestinationID string `json:"destinationId"`
+	Status        string `json:"status"`
+}
+
+type agreementIn struct {
+	ARS             string `json:"ars"`
+	ServiceKey      string `json:"serviceKey"`
+	Kind            string `json:"kind"`
+	SignedBy        string `json:"signedBy"`
+	CountersignedBy string `json:"countersignedBy"`
+}
+
+type notificationIn struct {
+	ARS        string `json:"ars"`
+	ServiceKey string `json:"serviceKey"`
+	Recipient  string `json:"recipient"`
+	Kind       string `json:"kind"`
+	Subject    string `json:"subject"`
+	Body       string `json:"body"`
+}
+
+const (
+	serviceURNPrefix = "urn:de:fim:leika:leistung:"
+	areaURNPrefix    = "urn:de:bund:destatis:bevoelkerungsstatistik:schluessel:rs:"
+)
+
+func (s *Sim) createDestination(_ *http.Request, body []byte) reply {
+	var in destinationIn
+	if rep, ok := decodeBody(body, &in); !ok {
+		return rep
+	}
+	msg := firstInvalid(required("name", in.Name), required("contact.email", in.Contact.Email))
+	if msg == "" && !strings.Contains(in.Contact.Email, "@") {
+		msg = "contact.email: want an e-mail address, got " + quote(in.Contact.Email)
+	}
+	if msg == "" && in.Callback != nil {
+		msg = checkURL("callback.url", in.Callback.URL)
+	}
+	if msg == "" && len(in.Services) == 0 {
+		msg = "services: at least one service is required"
+	}
+	var subjects []string
+	for _, svc := range in.Services {
+		if msg != "" {
+			break
+		}
+		key, ok := strings.CutPrefix(svc.Identifier, serviceURNPrefix)
+		if !ok {
+			msg = "services.identifier: want " + serviceURNPrefix + "<Leistungsschlüssel>, got " + quote(svc.Identifier)
+			break
+		}
+		if msg = checkServiceKey("services.identifier", key); msg != "" {
+			break
+		}
+		if len(svc.Regions) == 0 {
+			msg = "services.regions: at least one region is required"
+			break
+		}
+		for _, region := range svc.Regions {
+			ars, ok := strings.CutPrefix(region, areaURNPrefix)
+			if !ok {
+				msg = "services.regions: want " + areaURNPrefix + "<ARS>, got " + quote(region)
+				break
+			}
+			if msg = checkARS("services.regions", ars); msg != "" {
+				break
+			}
+			subjects = append(subjects, ars+"/"+key)
+		}
+	}
+	if msg != "" {
+		return invalid(msg)
+	}
+	d := &destination{DestinationID: s.newID(), Status: "active"}
+	s.destinations[d.DestinationID] = d
+	for _, subj := range subjects {
+		s.effect("create-destination", subj)
+	}
+	return reply{status: http.StatusCreated, body: d}
+}
+
+func (s *Sim) fileAgreement(_ *http.Request, body []byte) reply {
+	var in agreementIn
+	if rep, ok := decodeBody(body, &in); !ok {
+		return rep
+	}
+	msg := firstInvalid(
+		checkARS("ars", in.ARS),
+		checkOneOf("kind", in.Kind, "framework", "call-off", "dpa"),
+		required("signedBy", in.SignedBy),
+		required("countersignedBy", in.CountersignedBy),
+	)
+	if msg == "" && in.Kind != "framework" {
+		msg = checkServiceKey("serviceKey", in.ServiceKey)
+	}
+	if msg != "" {
+		return invalid(msg)
+	}
+	// The framework agreement covers all services of the municipality.
+	subject := in.ARS
+	if in.Kind != "framework" {
+		subject += "/" + in.ServiceKey
+	}
+	s.effect("file-agreement "+in.Kind, subject)
+	return reply{status: http.StatusCreated, body: created{ID: s.newID()}}
+}
+
+func (s *Sim) notify(_ *http.Request, body []byte) reply {
+	var in notificationIn
+	if rep, ok := decodeBody(body, &in); !ok {
+		return rep
+	}
+	if msg := firstInvalid(
+		checkARS("ars", in.ARS),
+		checkServiceKey("serviceKey", in.ServiceKey),
+		checkOneOf("recipient", in.Recipient, "municipality", "pm"),
+		checkOneOf("kind", in.Kind, "waiting", "reminder", "escalation", "announcement"),
+		required("subject", in.Subject),
+		required("body", in.Body),
+	); msg != "" {
+		return invalid(msg)
+	}
+	s.effect("notify "+in.Recipient+" "+in.Kind, in.ARS+"/"+in.ServiceKey)
+	// 202: the message is queued for delivery, as a mail gateway would answer.
+	return reply{status: http.StatusAccepted, body: created{ID: s.newID()}}
+}
