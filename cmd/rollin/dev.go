@@ -1,0 +1,183 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/spf13/cobra"
+	"go.uber.org/zap"
+
+	"github.com/rollin-efa/rollin/catalog"
+	"github.com/rollin-efa/rollin/config"
+	"github.com/rollin-efa/rollin/devtemporal"
+	"github.com/rollin-efa/rollin/register"
+	"github.com/rollin-efa/rollin/store"
+	"github.com/rollin-efa/rollin/systems/simulator"
+	"github.com/rollin-efa/rollin/worker"
+)
+
+func devCommand() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "dev",
+		Short: "Run the whole system in one process: Temporal (SQLite under data_dir), worker, simulators, API",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg, log, err := loadConfig(cmd)
+			if err != nil {
+				return err
+			}
+			defer func() { _ = log.Sync() }()
+			ctx, stop := signalContext()
+			defer stop()
+			return runDev(ctx, cfg, log, cmd)
+		},
+	}
+	config.AddFlags(cmd.Flags())
+	return cmd
+}
+
+// runDev starts every part, prints where to reach the API, and stops the parts in reverse
+// order when ctx ends.
+func runDev(ctx context.Context, cfg config.Config, log *zap.Logger, cmd *cobra.Command) error {
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		return fmt.Errorf("create data_dir %s: %w", cfg.DataDir, err)
+	}
+	st, err := store.Open(ctx, cfg.Database.URL, log.Named("store"))
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	if err := seedDemo(ctx, st, log); err != nil {
+		return err
+	}
+
+	sims, err := startSimulators(&cfg)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		for _, s := range sims {
+			_ = s.Close()
+		}
+	}()
+
+	address := cfg.Temporal.Address
+	if address == "" {
+		dbDir, _ := filepath.Abs(cfg.DataDir)
+		srv, err := devtemporal.Start(ctx, devtemporal.Config{
+			DataDir: dbDir, Namespace: cfg.Temporal.Namespace, Port: cfg.Temporal.EmbeddedPort, Logger: log.Named("temporal-server"),
+		})
+		if err != nil {
+			return fmt.Errorf("start embedded Temporal: %w", err)
+		}
+		defer func() { _ = srv.Stop() }()
+		address = srv.Address()
+	}
+	c, err := dialTemporal(cfg, address, log)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+
+	acts, err := newActivities(cfg, st)
+	if err != nil {
+		return err
+	}
+	w := worker.New(c, cfg.Temporal.TaskQueue, acts, worker.Options{})
+	if err := w.Start(); err != nil {
+		return fmt.Errorf("start worker: %w", err)
+	}
+	defer w.Stop()
+
+	tokens, generated, err := devTokens(cfg)
+	if err != nil {
+		return err
+	}
+	srv, addr, err := httpServer(cfg, newAPI(cfg, c, st, tokens, log), log)
+	if err != nil {
+		return err
+	}
+	printBanner(cmd, addr, address, cfg, tokens, generated)
+
+	<-ctx.Done()
+	fmt.Fprintln(cmd.ErrOrStderr(), "rollin dev: shutting down")
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	return srv.Shutdown(shutdownCtx)
+}
+
+// seedDemo loads the demo catalogue and the shipped Destatis register. Both are upserts,
+// so restarting dev changes nothing that is already there.
+func seedDemo(ctx context.Context, st *store.Store, log *zap.Logger) error {
+	if err := st.UpsertServices(ctx, catalog.Demo()); err != nil {
+		return fmt.Errorf("load demo catalogue: %w", err)
+	}
+	reg, err := register.Embedded()
+	if err != nil {
+		return fmt.Errorf("read shipped register: %w", err)
+	}
+	counts, err := st.UpsertMunicipalities(ctx, reg.Municipalities)
+	if err != nil {
+		return fmt.Errorf("load register: %w", err)
+	}
+	log.Info("register loaded (source: Statistisches Bundesamt (Destatis), dl-de/by-2-0)",
+		zap.Int("new", counts.New), zap.Int("changed", counts.Changed), zap.Int("unchanged", counts.Unchanged),
+		zap.Int("rejected", len(reg.Rejected)))
+	return nil
+}
+
+// startSimulators starts a simulator for every system whose URL is not configured and
+// points the configuration at it.
+func startSimulators(cfg *config.Config) ([]*simulator.Server, error) {
+	simCfg := simulator.Config{Latency: cfg.Simulators.Latency, ErrorRate: cfg.Simulators.ErrorRate, RoutingLag: cfg.Simulators.RoutingLag}
+	var started []*simulator.Server
+	for _, sys := range []struct {
+		kind simulator.Kind
+		url  *string
+	}{
+		{simulator.Provider, &cfg.Systems.ProviderURL},
+		{simulator.State, &cfg.Systems.StateURL},
+		{simulator.Municipality, &cfg.Systems.MunicipalityURL},
+	} {
+		if *sys.url != "" {
+			continue
+		}
+		s, err := simulator.Start(sys.kind, simCfg, "")
+		if err != nil {
+			for _, o := range started {
+				_ = o.Close()
+			}
+			return nil, fmt.Errorf("start %s simulator: %w", sys.kind, err)
+		}
+		*sys.url = s.URL
+		started = append(started, s)
+	}
+	return started, nil
+}
+
+func printBanner(cmd *cobra.Command, addr, temporalAddr string, cfg config.Config, tokens []config.Token, generated bool) {
+	out := cmd.OutOrStdout()
+	fmt.Fprintf(out, "\nRollin dev is running.\n\n  API:        http://%s/api/v1  (health: /healthz, /readyz)\n", addr)
+	fmt.Fprintf(out, "  Temporal:   %s, namespace %s, task queue %s\n", temporalAddr, cfg.Temporal.Namespace, cfg.Temporal.TaskQueue)
+	fmt.Fprintf(out, "  Systems:    provider %s, state %s, municipality %s\n", cfg.Systems.ProviderURL, cfg.Systems.StateURL, cfg.Systems.MunicipalityURL)
+	fmt.Fprintf(out, "  Data dir:   %s\n\nAuthenticate with \"Authorization: Bearer <token>\"", cfg.DataDir)
+	if generated {
+		fmt.Fprintf(out, " (tokens generated for development, kept in %s):\n", filepath.Join(cfg.DataDir, "tokens.yaml"))
+	} else {
+		fmt.Fprintln(out, " (tokens from auth.tokens):")
+	}
+	for _, t := range tokens {
+		scope := ""
+		if t.ARS != "" {
+			scope = " for ARS " + t.ARS
+		}
+		fmt.Fprintf(out, "  %-13s %-14s %s%s\n", t.Role, t.Name, t.Token, scope)
+	}
+	if len(tokens) > 0 {
+		fmt.Fprintf(out, "\nTry:\n  curl -H 'Authorization: Bearer %s' http://%s/api/v1/services\n", tokens[0].Token, addr)
+		fmt.Fprintf(out, "  ROLLIN_TOKEN=%s rollin start --service 99050012104000 --ars %s\n\n", tokens[0].Token, devMunicipality)
+	}
+}

@@ -1,0 +1,107 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/rollin-efa/rollin/config"
+	"github.com/rollin-efa/rollin/store"
+	"github.com/rollin-efa/rollin/worker"
+)
+
+// workerCommand runs only the Temporal worker, against an existing Temporal frontend.
+func workerCommand() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "worker",
+		Short: "Run a worker (workflows and activities) against temporal.address",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg, log, err := loadConfig(cmd)
+			if err != nil {
+				return err
+			}
+			if cfg.Temporal.Address == "" {
+				return &config.KeyError{Key: "temporal.address", Msg: "required for rollin worker (only rollin dev embeds a server)"}
+			}
+			for key, url := range map[string]string{"systems.provider_url": cfg.Systems.ProviderURL,
+				"systems.state_url": cfg.Systems.StateURL, "systems.municipality_url": cfg.Systems.MunicipalityURL} {
+				if url == "" {
+					return &config.KeyError{Key: key, Msg: "required for rollin worker"}
+				}
+			}
+			ctx, stop := signalContext()
+			defer stop()
+			st, err := store.Open(ctx, cfg.Database.URL, log.Named("store"))
+			if err != nil {
+				return err
+			}
+			defer st.Close()
+			c, err := dialTemporal(cfg, cfg.Temporal.Address, log)
+			if err != nil {
+				return err
+			}
+			defer c.Close()
+			acts, err := newActivities(cfg, st)
+			if err != nil {
+				return err
+			}
+			w := worker.New(c, cfg.Temporal.TaskQueue, acts, worker.Options{})
+			if err := w.Start(); err != nil {
+				return fmt.Errorf("start worker: %w", err)
+			}
+			defer w.Stop()
+			log.Info("worker running")
+			<-ctx.Done()
+			return nil
+		},
+	}
+	config.AddFlags(cmd.Flags())
+	return cmd
+}
+
+// serveCommand runs only the HTTP API.
+func serveCommand() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "serve",
+		Short: "Serve the HTTP API against temporal.address and database.url",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg, log, err := loadConfig(cmd)
+			if err != nil {
+				return err
+			}
+			if cfg.Temporal.Address == "" {
+				return &config.KeyError{Key: "temporal.address", Msg: "required for rollin serve (only rollin dev embeds a server)"}
+			}
+			if len(cfg.Auth.Tokens) == 0 {
+				return &config.KeyError{Key: "auth.tokens", Msg: "required for rollin serve: nobody could sign in"}
+			}
+			ctx, stop := signalContext()
+			defer stop()
+			st, err := store.Open(ctx, cfg.Database.URL, log.Named("store"))
+			if err != nil {
+				return err
+			}
+			defer st.Close()
+			c, err := dialTemporal(cfg, cfg.Temporal.Address, log)
+			if err != nil {
+				return err
+			}
+			defer c.Close()
+			srv, addr, err := httpServer(cfg, newAPI(cfg, c, st, cfg.Auth.Tokens, log), log)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "Rollin API on http://%s/api/v1\n", addr)
+			<-ctx.Done()
+			shutdownCtx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+			defer cancel()
+			return srv.Shutdown(shutdownCtx)
+		},
+	}
+	config.AddFlags(cmd.Flags())
+	return cmd
+}

@@ -1,0 +1,170 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"syscall"
+	"time"
+
+	"github.com/spf13/cobra"
+	"go.temporal.io/sdk/client"
+	"go.uber.org/zap"
+	"go.yaml.in/yaml/v3"
+
+	"github.com/rollin-efa/rollin/activities"
+	"github.com/rollin-efa/rollin/api"
+	"github.com/rollin-efa/rollin/config"
+	"github.com/rollin-efa/rollin/domain"
+	"github.com/rollin-efa/rollin/logging"
+	"github.com/rollin-efa/rollin/starter"
+	"github.com/rollin-efa/rollin/store"
+	"github.com/rollin-efa/rollin/systems/municipality"
+	"github.com/rollin-efa/rollin/systems/provider"
+	"github.com/rollin-efa/rollin/systems/state"
+	"github.com/rollin-efa/rollin/workflows"
+)
+
+// loadConfig reads the configuration for a server command and builds its logger.
+func loadConfig(cmd *cobra.Command) (config.Config, *zap.Logger, error) {
+	cfg, err := config.Load(cmd.Flags())
+	if err != nil {
+		return config.Config{}, nil, err
+	}
+	log, err := logging.New(cfg.Log.Level)
+	if err != nil {
+		return config.Config{}, nil, err
+	}
+	return cfg, log, nil
+}
+
+// signalContext is cancelled by SIGINT or SIGTERM, which start a graceful shutdown.
+func signalContext() (context.Context, context.CancelFunc) {
+	return signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+}
+
+func dialTemporal(cfg config.Config, address string, log *zap.Logger) (client.Client, error) {
+	c, err := client.Dial(client.Options{
+		HostPort: address, Namespace: cfg.Temporal.Namespace, Logger: logging.Temporal(log.Named("temporal")),
+	})
+	if err != nil {
+		return nil, fmt.Errorf("connect to Temporal at %s: %w", address, err)
+	}
+	return c, nil
+}
+
+// newActivities wires the activities to the store and the three systems' clients.
+func newActivities(cfg config.Config, st *store.Store) (*activities.Activities, error) {
+	hc := &http.Client{Timeout: cfg.Systems.Timeout}
+	p, err := provider.New(cfg.Systems.ProviderURL, hc)
+	if err != nil {
+		return nil, &config.KeyError{Key: "systems.provider_url", Msg: err.Error()}
+	}
+	s, err := state.New(cfg.Systems.StateURL, hc)
+	if err != nil {
+		return nil, &config.KeyError{Key: "systems.state_url", Msg: err.Error()}
+	}
+	m, err := municipality.New(cfg.Systems.MunicipalityURL, hc)
+	if err != nil {
+		return nil, &config.KeyError{Key: "systems.municipality_url", Msg: err.Error()}
+	}
+	return &activities.Activities{Store: st, Provider: p, State: s, Municipality: m, TestPoll: cfg.Process.TestPoll}, nil
+}
+
+// processOptions turns the process configuration into the options new runs start with.
+func processOptions(p config.Process) workflows.Options {
+	return workflows.Options{
+		ReminderAfter:   time.Duration(p.ReminderAfterDays) * 24 * time.Hour,
+		EscalationAfter: time.Duration(p.EscalationAfterDays) * 24 * time.Hour,
+		CallAttempts:    p.CallAttempts,
+		RetryInitial:    p.RetryInitial,
+		RetryMax:        p.RetryMax,
+		RoutingPoll:     p.RoutingPoll,
+		RoutingDeadline: p.RoutingDeadline,
+	}
+}
+
+// httpServer serves the API on cfg.HTTP.Addr with timeouts that keep slow clients from
+// holding connections. It returns once listening, with the address actually bound.
+func httpServer(cfg config.Config, h http.Handler, log *zap.Logger) (*http.Server, string, error) {
+	ln, err := net.Listen("tcp", cfg.HTTP.Addr)
+	if err != nil {
+		return nil, "", fmt.Errorf("listen on http.addr %s: %w", cfg.HTTP.Addr, err)
+	}
+	srv := &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      90 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+	}
+	go func() {
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			log.Error("http server stopped", zap.Error(err))
+		}
+	}()
+	return srv, ln.Addr().String(), nil
+}
+
+func newAPI(cfg config.Config, c client.Client, st *store.Store, tokens []config.Token, log *zap.Logger) *api.Server {
+	svc := starter.New(c, st, cfg.Temporal.TaskQueue, processOptions(cfg.Process))
+	ready := func(ctx context.Context) error {
+		if err := st.Ping(ctx); err != nil {
+			return fmt.Errorf("database: %w", err)
+		}
+		if _, err := c.CheckHealth(ctx, &client.CheckHealthRequest{}); err != nil {
+			return fmt.Errorf("temporal: %w", err)
+		}
+		return nil
+	}
+	return api.New(svc, tokens, ready, log.Named("api"))
+}
+
+// devTokens returns the configured tokens or, when there are none, the development tokens
+// kept in the data dir (created on first start, readable by the owner only).
+func devTokens(cfg config.Config) ([]config.Token, bool, error) {
+	if len(cfg.Auth.Tokens) > 0 {
+		return cfg.Auth.Tokens, false, nil
+	}
+	path := filepath.Join(cfg.DataDir, "tokens.yaml")
+	var tokens []config.Token
+	raw, err := os.ReadFile(path)
+	switch {
+	case err == nil:
+		if err := yaml.Unmarshal(raw, &tokens); err != nil {
+			return nil, false, fmt.Errorf("read %s: %w (delete it to generate new tokens)", path, err)
+		}
+		return tokens, true, nil
+	case !errors.Is(err, os.ErrNotExist):
+		return nil, false, fmt.Errorf("read %s: %w", path, err)
+	}
+	tokens = []config.Token{
+		{Name: "projektleitung", Role: domain.RolePM, Token: randomToken()},
+		{Name: "betrieb", Role: domain.RoleOperator, Token: randomToken()},
+		{Name: "stadt-muenster", Role: domain.RoleMunicipality, Token: randomToken(), ARS: devMunicipality},
+	}
+	out, err := yaml.Marshal(tokens)
+	if err != nil {
+		return nil, false, fmt.Errorf("encode tokens: %w", err)
+	}
+	if err := os.WriteFile(path, out, 0o600); err != nil {
+		return nil, false, fmt.Errorf("write %s: %w", path, err)
+	}
+	return tokens, true, nil
+}
+
+// devMunicipality is the municipality the generated municipality token belongs to: Münster.
+const devMunicipality = "055150000000"
+
+func randomToken() string {
+	b := make([]byte, 24)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}

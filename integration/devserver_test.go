@@ -1,0 +1,115 @@
+package integration
+
+import (
+	"context"
+	"net"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+	enumspb "go.temporal.io/api/enums/v1"
+	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/worker"
+	"go.temporal.io/sdk/workflow"
+
+	"github.com/rollin-efa/rollin/devtemporal"
+)
+
+const (
+	restartCheckNamespace = "rollin-restart-check"
+	restartCheckQueue     = "restart-check"
+	restartCheckTimer     = 20 * time.Second
+)
+
+// restartCheckWorkflow waits on a durable timer, then runs one activity, so that after a
+// restart both the timer queue (history) and task dispatch (matching) must work from what
+// was persisted.
+func restartCheckWorkflow(ctx workflow.Context) (string, error) {
+	if err := workflow.Sleep(ctx, restartCheckTimer); err != nil {
+		return "", err
+	}
+	ctx = workflow.WithActivityOptions(ctx, workflow.ActivityOptions{StartToCloseTimeout: 10 * time.Second})
+	var out string
+	err := workflow.ExecuteActivity(ctx, restartCheckActivity).Get(ctx, &out)
+	return out, err
+}
+
+func restartCheckActivity(context.Context) (string, error) { return "done", nil }
+
+// TestDevServerKeepsRunsAcrossRestart starts the embedded dev server, starts a workflow that
+// sleeps on a 20 s durable timer, stops server and worker while the timer is pending, starts
+// both again on the same data dir and port, and expects the workflow to finish. It takes
+// about 22 s.
+func TestDevServerKeepsRunsAcrossRestart(t *testing.T) {
+	if testing.Short() {
+		t.Skip("takes ~22s (20s durable timer)")
+	}
+	ctx := t.Context()
+	cfg := devtemporal.Config{
+		DataDir:   t.TempDir() + "/data", // missing on purpose: Start creates it
+		Namespace: restartCheckNamespace,
+		Port:      freeTCPPort(t), // not 7233, which a developer's own server may hold
+	}
+
+	startAll := func() (*devtemporal.Server, client.Client, worker.Worker) {
+		t.Helper()
+		srv, err := devtemporal.Start(ctx, cfg)
+		require.NoError(t, err)
+		c, err := client.Dial(client.Options{HostPort: srv.Address(), Namespace: cfg.Namespace})
+		require.NoError(t, err)
+		w := worker.New(c, restartCheckQueue, worker.Options{})
+		w.RegisterWorkflow(restartCheckWorkflow)
+		w.RegisterActivity(restartCheckActivity)
+		require.NoError(t, w.Start())
+		return srv, c, w
+	}
+	stopAll := func(srv *devtemporal.Server, c client.Client, w worker.Worker) {
+		t.Helper()
+		w.Stop() // workers first: they would log poll errors while the server goes away
+		c.Close()
+		require.NoError(t, srv.Stop())
+	}
+
+	// First life: start the workflow and wait until its timer is persisted.
+	srv, c, w := startAll()
+	started := time.Now()
+	run, err := c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
+		ID:        "restart-check",
+		TaskQueue: restartCheckQueue,
+	}, restartCheckWorkflow)
+	require.NoError(t, err)
+	require.Eventually(t, func() bool {
+		it := c.GetWorkflowHistory(ctx, run.GetID(), run.GetRunID(), false, enumspb.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
+		for it.HasNext() {
+			e, err := it.Next()
+			if err != nil {
+				return false
+			}
+			if e.GetEventType() == enumspb.EVENT_TYPE_TIMER_STARTED {
+				return true
+			}
+		}
+		return false
+	}, 10*time.Second, 100*time.Millisecond, "timer never started")
+	stopAll(srv, c, w)
+	require.Less(t, time.Since(started), restartCheckTimer/2, "restart must happen while the timer is pending")
+
+	// Second life, same data dir and port: the run must be there and finish.
+	srv, c, w = startAll()
+	defer stopAll(srv, c, w)
+	waitCtx, cancel := context.WithTimeout(ctx, restartCheckTimer+30*time.Second)
+	defer cancel()
+	var out string
+	require.NoError(t, c.GetWorkflow(waitCtx, run.GetID(), run.GetRunID()).Get(waitCtx, &out))
+	require.Equal(t, "done", out)
+	require.GreaterOrEqual(t, time.Since(started), restartCheckTimer, "the timer must not fire early")
+}
+
+// freeTCPPort returns a loopback port that was free a moment ago.
+func freeTCPPort(t *testing.T) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}

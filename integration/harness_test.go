@@ -1,0 +1,284 @@
+// Package integration runs Rollin end to end: a real Temporal server in-process
+// (temporaltest), a real PostgreSQL database per test, the simulators over real HTTP, and
+// the JSON API in front. It is the only package whose tests link the Temporal server.
+package integration
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+	"go.temporal.io/sdk/client"
+	sdkworker "go.temporal.io/sdk/worker"
+	"go.temporal.io/server/temporaltest"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zaptest"
+
+	"github.com/rollin-efa/rollin/activities"
+	"github.com/rollin-efa/rollin/api"
+	"github.com/rollin-efa/rollin/catalog"
+	"github.com/rollin-efa/rollin/config"
+	"github.com/rollin-efa/rollin/domain"
+	"github.com/rollin-efa/rollin/logging"
+	"github.com/rollin-efa/rollin/register"
+	"github.com/rollin-efa/rollin/starter"
+	"github.com/rollin-efa/rollin/store"
+	"github.com/rollin-efa/rollin/store/storetest"
+	"github.com/rollin-efa/rollin/systems/municipality"
+	"github.com/rollin-efa/rollin/systems/provider"
+	"github.com/rollin-efa/rollin/systems/simulator"
+	"github.com/rollin-efa/rollin/systems/state"
+	"github.com/rollin-efa/rollin/worker"
+	"github.com/rollin-efa/rollin/workflows"
+)
+
+// One Temporal server serves every test of the package; tests keep apart by task queue
+// and by using different municipalities (workflow IDs are per municipality and service).
+var (
+	temporalOnce   sync.Once
+	temporalServer *temporaltest.TestServer
+)
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if temporalServer != nil {
+		temporalServer.Stop()
+	}
+	os.Exit(code)
+}
+
+func sharedTemporal() *temporaltest.TestServer {
+	temporalOnce.Do(func() { temporalServer = temporaltest.NewServer() })
+	return temporalServer
+}
+
+// Services and municipalities the tests use: real keys and real NRW municipalities.
+const (
+	gewerbe  = "99050012104000" // fit-connect or xta, with payment
+	wohngeld = "99107023037000" // fit-connect only, no payment
+	hund     = "99102013104000" // not offered in Schleswig-Holstein
+)
+
+// fastOptions make retries and polls take milliseconds instead of minutes.
+var fastOptions = workflows.Options{
+	CallAttempts: 3, RetryInitial: 50 * time.Millisecond, RetryMax: 100 * time.Millisecond,
+	RoutingPoll: 50 * time.Millisecond, RoutingDeadline: 20 * time.Second,
+}
+
+// harness is one test's Rollin: its database, simulators, worker and API.
+type harness struct {
+	t        *testing.T
+	log      *zap.Logger
+	store    *store.Store
+	client   client.Client
+	queue    string
+	sims     map[simulator.Kind]*simulator.Server
+	acts     *activities.Activities
+	worker   sdkworker.Worker
+	api      *httptest.Server
+	tokens   map[string]string // name → token
+	actionNo int
+}
+
+// municipalityARS is the ARS the harness's municipality token is scoped to.
+func newHarness(t *testing.T, municipalityARS string, simCfg simulator.Config) *harness {
+	t.Helper()
+	ctx := context.Background()
+	h := &harness{t: t, log: zaptest.NewLogger(t, zaptest.Level(zap.WarnLevel)), queue: "rollin-" + t.Name(), sims: map[simulator.Kind]*simulator.Server{}}
+
+	st, err := store.Open(ctx, storetest.NewDatabase(t), h.log)
+	require.NoError(t, err)
+	t.Cleanup(st.Close)
+	h.store = st
+	require.NoError(t, st.UpsertServices(ctx, catalog.Demo()))
+	reg, err := register.Embedded()
+	require.NoError(t, err)
+	var subset []domain.Municipality // NRW and Schleswig-Holstein keep the set-up fast
+	for _, m := range reg.Municipalities {
+		if m.Land == "05" || m.Land == "01" {
+			subset = append(subset, m)
+		}
+	}
+	_, err = st.UpsertMunicipalities(ctx, subset)
+	require.NoError(t, err)
+
+	for _, kind := range []simulator.Kind{simulator.Provider, simulator.State, simulator.Municipality} {
+		s, err := simulator.Start(kind, simCfg, "")
+		require.NoError(t, err)
+		t.Cleanup(func() { _ = s.Close() })
+		h.sims[kind] = s
+	}
+	hc := &http.Client{Timeout: 5 * time.Second}
+	pc, err := provider.New(h.sims[simulator.Provider].URL, hc)
+	require.NoError(t, err)
+	sc, err := state.New(h.sims[simulator.State].URL, hc)
+	require.NoError(t, err)
+	mc, err := municipality.New(h.sims[simulator.Municipality].URL, hc)
+	require.NoError(t, err)
+	h.acts = &activities.Activities{Store: st, Provider: pc, State: sc, Municipality: mc, TestPoll: 20 * time.Millisecond}
+
+	ts := sharedTemporal()
+	h.client = ts.NewClientWithOptions(client.Options{Logger: logging.Temporal(h.log)})
+	t.Cleanup(h.client.Close)
+	h.startWorker()
+
+	tokens := []config.Token{
+		{Name: "projektleitung", Role: domain.RolePM, Token: "pm-token-0123456789"},
+		{Name: "betrieb", Role: domain.RoleOperator, Token: "operator-token-0123456789"},
+		{Name: "kommune", Role: domain.RoleMunicipality, Token: "municipality-token-0123456789", ARS: municipalityARS},
+		{Name: "andere-kommune", Role: domain.RoleMunicipality, Token: "other-municipality-token-0123", ARS: "010010000000"},
+	}
+	h.tokens = map[string]string{}
+	for _, tk := range tokens {
+		h.tokens[string(tk.Role)] = tk.Token
+	}
+	h.tokens["other"] = "other-municipality-token-0123"
+	svc := starter.New(h.client, st, h.queue, fastOptions)
+	h.api = httptest.NewServer(api.New(svc, tokens, func(context.Context) error { return nil }, h.log))
+	t.Cleanup(h.api.Close)
+	return h
+}
+
+func (h *harness) startWorker() {
+	h.worker = worker.New(h.client, h.queue, h.acts, worker.Options{StopTimeout: 5 * time.Second})
+	require.NoError(h.t, h.worker.Start())
+	w := h.worker
+	h.t.Cleanup(w.Stop)
+}
+
+// call sends one API request as the given role ("" for none) and decodes the JSON answer.
+func (h *harness) call(role, method, path string, body any) (int, map[string]any) {
+	h.t.Helper()
+	var rd io.Reader
+	if body != nil {
+		raw, ok := body.(string)
+		if !ok {
+			b, err := json.Marshal(body)
+			require.NoError(h.t, err)
+			raw = string(b)
+		}
+		rd = bytes.NewReader([]byte(raw))
+	}
+	req, err := http.NewRequest(method, h.api.URL+path, rd)
+	require.NoError(h.t, err)
+	if role != "" {
+		req.Header.Set("Authorization", "Bearer "+h.tokens[role])
+	}
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(h.t, err)
+	defer resp.Body.Close()
+	var out map[string]any
+	raw, err := io.ReadAll(resp.Body)
+	require.NoError(h.t, err)
+	require.NoError(h.t, json.Unmarshal(raw, &out), "answer to %s %s: %s", method, path, raw)
+	return resp.StatusCode, out
+}
+
+// status reads a run through the API.
+func (h *harness) status(role, ars, service string) domain.RunStatus {
+	h.t.Helper()
+	code, out := h.call(role, http.MethodGet, "/api/v1/rollins/"+ars+"/"+service, nil)
+	require.Equal(h.t, http.StatusOK, code, out)
+	return decode[domain.RunStatus](h.t, out)
+}
+
+// waitFor polls the run's status until cond holds, failing after 30 s.
+func (h *harness) waitFor(ars, service string, what string, cond func(domain.RunStatus) bool) domain.RunStatus {
+	h.t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	var st domain.RunStatus
+	for time.Now().Before(deadline) {
+		st = h.status(string(domain.RolePM), ars, service)
+		if cond(st) {
+			return st
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	h.t.Fatalf("run %s/%s never got %s; last status: %+v", ars, service, what, st)
+	return st
+}
+
+func (h *harness) waitForAction(ars, service, action string) domain.RunStatus {
+	h.t.Helper()
+	return h.waitFor(ars, service, "waiting for "+action, func(st domain.RunStatus) bool {
+		return st.WaitingFor != nil && st.WaitingFor.Action == action
+	})
+}
+
+func (h *harness) waitForState(ars, service string, state domain.RunState) domain.RunStatus {
+	h.t.Helper()
+	return h.waitFor(ars, service, "state "+string(state), func(st domain.RunStatus) bool { return st.State == state })
+}
+
+// act sends an action and returns the HTTP status and answer.
+func (h *harness) act(role, ars, service, action string, extra map[string]any) (int, map[string]any) {
+	h.t.Helper()
+	h.actionNo++
+	body := map[string]any{"action": action, "action_id": fmt.Sprintf("%s-%d", h.t.Name(), h.actionNo)}
+	for k, v := range extra {
+		body[k] = v
+	}
+	return h.call(role, http.MethodPost, "/api/v1/rollins/"+ars+"/"+service+"/actions", body)
+}
+
+// mustAct sends an action that must be accepted.
+func (h *harness) mustAct(role, ars, service, action string, extra map[string]any) domain.RunStatus {
+	h.t.Helper()
+	code, out := h.act(role, ars, service, action, extra)
+	require.Equal(h.t, http.StatusOK, code, "%s: %v", action, out)
+	return decode[domain.RunStatus](h.t, out)
+}
+
+func decode[T any](t *testing.T, v any) T {
+	t.Helper()
+	raw, err := json.Marshal(v)
+	require.NoError(t, err)
+	var out T
+	require.NoError(t, json.Unmarshal(raw, &out))
+	return out
+}
+
+// connection is a valid questionnaire for the Gewerbe service over FIT-Connect.
+func connection() map[string]any {
+	return map[string]any{
+		"contact_email": "gewerbe@kommune.example", "fachverfahren": "OK.GEWERBE", "transport": "fit-connect",
+		"org_unit_id": "OE-4711", "payment_account": "DE89 3704 0044 0532 0130 00",
+	}
+}
+
+// driveToLive takes a run that waits for its first signature through every human step.
+func (h *harness) driveToLive(ars, service string, conn map[string]any) domain.RunStatus {
+	h.t.Helper()
+	h.waitForAction(ars, service, workflows.ActionSignAgreement)
+	for h.status("pm", ars, service).WaitingFor.Action == workflows.ActionSignAgreement {
+		h.mustAct("municipality", ars, service, workflows.ActionSignAgreement, nil)
+	}
+	h.mustAct("pm", ars, service, workflows.ActionCountersignAgreement, nil)
+	h.waitForAction(ars, service, workflows.ActionSubmitConnectionData)
+	h.mustAct("municipality", ars, service, workflows.ActionSubmitConnectionData, map[string]any{"data": conn})
+	h.waitForAction(ars, service, workflows.ActionConfirmTest)
+	h.mustAct("municipality", ars, service, workflows.ActionConfirmTest, map[string]any{"data": map[string]any{"received": true}})
+	return h.waitForState(ars, service, domain.RunLive)
+}
+
+// requireExactlyOnce checks that the simulators applied every side effect once.
+func (h *harness) requireExactlyOnce() {
+	h.t.Helper()
+	total := 0
+	for kind, s := range h.sims {
+		for effect, n := range s.Sim.Counters().Effects {
+			require.Equal(h.t, 1, n, "%s: effect %q applied %d times", kind, effect, n)
+			total++
+		}
+	}
+	require.NotZero(h.t, total, "no side effect was recorded at all")
+}
