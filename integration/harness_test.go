@@ -99,7 +99,11 @@ func newHarness(t *testing.T, municipalityARS string, simCfg simulator.Config) *
 	require.NoError(t, err)
 	t.Cleanup(st.Close)
 	h.store = st
-	require.NoError(t, st.UpsertServices(ctx, catalog.Demo()))
+	services := catalog.Demo()
+	for i := range services {
+		services[i].ActivationDates = nil // go-live right after the test; the workflow tests cover Stichtage
+	}
+	require.NoError(t, st.UpsertServices(ctx, services))
 	reg, err := register.Embedded()
 	require.NoError(t, err)
 	var subset []domain.Municipality // NRW and Schleswig-Holstein keep the set-up fast
@@ -137,11 +141,9 @@ func newHarness(t *testing.T, municipalityARS string, simCfg simulator.Config) *
 		{Name: "kommune", Role: domain.RoleMunicipality, Token: "municipality-token-0123456789", ARS: municipalityARS},
 		{Name: "andere-kommune", Role: domain.RoleMunicipality, Token: "other-municipality-token-0123", ARS: "010010000000"},
 	}
-	h.tokens = map[string]string{}
-	for _, tk := range tokens {
-		h.tokens[string(tk.Role)] = tk.Token
+	h.tokens = map[string]string{ // the names tests use for the callers
+		"pm": tokens[0].Token, "operator": tokens[1].Token, "municipality": tokens[2].Token, "other": tokens[3].Token,
 	}
-	h.tokens["other"] = "other-municipality-token-0123"
 	svc := starter.New(h.client, st, h.queue, fastOptions)
 	h.api = httptest.NewServer(api.New(svc, tokens, func(context.Context) error { return nil }, h.log))
 	t.Cleanup(h.api.Close)

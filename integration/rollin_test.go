@@ -134,7 +134,7 @@ func TestWorkerReplacedMidRun(t *testing.T) {
 	}
 	h.mustAct("pm", ars, wohngeld, workflows.ActionCountersignAgreement, nil)
 	h.waitForAction(ars, wohngeld, workflows.ActionSubmitConnectionData)
-	conn := map[string]any{"contact_email": "wohngeld@stadt-koeln.example", "fachverfahren": "OK.SOZIUS", "transport": "fit-connect"}
+	conn := map[string]any{"contact_email": "wohngeld@stadt-koeln.example", "fachverfahren": "OK.SOZIUS", "transport": "fit-connect", "org_unit_id": "OE-0815"}
 	h.mustAct("municipality", ars, wohngeld, workflows.ActionSubmitConnectionData, map[string]any{"data": conn})
 
 	// The connection calls are now running; replace the worker in the middle of them.

@@ -79,7 +79,7 @@ type ConnectionData struct {
 	Fachverfahren string           `json:"fachverfahren"`
 	Transport     domain.Transport `json:"transport"`
 	// OrgUnitID is the Organisationseinheit in the Land's editorial system (PVOG link).
-	OrgUnitID string `json:"org_unit_id,omitempty"`
+	OrgUnitID string `json:"org_unit_id"`
 	// DVDVKey is the DVDV organisation key, required for XTA/OSCI.
 	DVDVKey string `json:"dvdv_key,omitempty"`
 	// PaymentAccount is the IBAN fees are paid into, required where the service charges.
@@ -97,6 +97,9 @@ func ParseConnectionData(raw json.RawMessage, svc domain.Service) (ConnectionDat
 	}
 	if _, err := mail.ParseAddress(c.ContactEmail); err != nil || !strings.Contains(c.ContactEmail, "@") {
 		return c, fmt.Errorf("data.contact_email %q: not an e-mail address", c.ContactEmail)
+	}
+	if strings.TrimSpace(c.OrgUnitID) == "" {
+		return c, fmt.Errorf("data.org_unit_id: required (the Organisationseinheit in the Land's editorial system, for the portal link)")
 	}
 	if !svc.Compatible(c.Fachverfahren) {
 		return c, fmt.Errorf("data.fachverfahren %q: not compatible with %s (compatible: %s)",

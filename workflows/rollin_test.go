@@ -27,7 +27,7 @@ var (
 		PaymentRequired: true, Lands: []string{"05", "09"},
 	}
 	goodConnection = ConnectionData{
-		ContactEmail: "gewerbe@stadt-muenster.example", Fachverfahren: "OK.GEWERBE",
+		ContactEmail: "gewerbe@stadt-muenster.example", Fachverfahren: "OK.GEWERBE", OrgUnitID: "OE-4711",
 		Transport: domain.TransportFITConnect, PaymentAccount: "DE89 3704 0044 0532 0130 00",
 	}
 )
@@ -436,6 +436,9 @@ func TestRollInRejectsWrongActions(t *testing.T) {
 	r2 := b.act(4*time.Hour+31*time.Minute, ActionSubmitConnectionData, ActionInput{Role: domain.RoleMunicipality, Data: data(t, badFV)})
 	r3 := b.act(4*time.Hour+32*time.Minute, ActionSubmitConnectionData, ActionInput{Role: domain.RoleMunicipality, Data: data(t, noIBAN)})
 	r4 := b.act(4*time.Hour+33*time.Minute, ActionSubmitConnectionData, ActionInput{Role: domain.RoleMunicipality, Data: json.RawMessage(`{"contact_email":"a@b.example","extra":1}`)})
+	noOE := goodConnection
+	noOE.OrgUnitID = ""
+	r6 := b.act(4*time.Hour+34*time.Minute, ActionSubmitConnectionData, ActionInput{Role: domain.RoleMunicipality, Data: data(t, noOE)})
 	r5 := b.act(5*time.Hour+30*time.Minute, ActionConfirmTest, ActionInput{Role: domain.RoleMunicipality, Data: json.RawMessage(`{"received":false}`)})
 	st := b.run()
 
@@ -454,6 +457,7 @@ func TestRollInRejectsWrongActions(t *testing.T) {
 		"bad IBAN":           {r3, ErrTypeInvalidData, "data.payment_account"},
 		"unknown field":      {r4, ErrTypeInvalidData, "unknown field"},
 		"note missing":       {r5, ErrTypeInvalidData, "data.note: required"},
+		"no org unit":        {r6, ErrTypeInvalidData, "data.org_unit_id: required"},
 	} {
 		require.Error(t, tc.out.rejected, name)
 		var app *temporal.ApplicationError
@@ -483,4 +487,29 @@ func TestRollInDuplicateActionIDAppliedOnce(t *testing.T) {
 	require.Equal(t, StepFrameworkAgreement, signs[0].Step)
 	require.Equal(t, "amtsleiter", signs[1].Actor)
 	require.Equal(t, StepCallOff, signs[1].Step)
+}
+
+func TestRollInWaitsForTheNextActivationDate(t *testing.T) {
+	t.Parallel()
+	b := newBundle(t, municipality())
+	start := time.Date(2026, 11, 23, 9, 0, 0, 0, time.UTC)
+	b.env.SetStartTime(start)
+	stichtag := time.Date(2027, 1, 1, 0, 0, 0, 0, time.UTC)
+	b.fakes.rc.Service.ActivationDates = []time.Time{time.Date(2026, 10, 1, 0, 0, 0, 0, time.UTC), stichtag}
+	b.happyActions(0)
+	cancelTooLate := b.act(60*24*time.Hour, ActionCancel, ActionInput{Role: domain.RolePM, Reason: "after go-live"})
+	st := b.run()
+
+	require.Equal(t, domain.RunLive, st.State)
+	require.Equal(t, domain.StepDone, stepStates(st)[StepActivationDate])
+	switched := b.fakes.audit("step-done")
+	var at time.Time
+	for _, e := range switched {
+		if e.Step == StepProductionSwitch {
+			at = e.At
+		}
+	}
+	require.False(t, at.Before(stichtag), "production switch at %s, before the Stichtag %s", at, stichtag)
+	require.Less(t, at.Sub(stichtag), time.Hour)
+	require.Nil(t, cancelTooLate.rejected, "the run had ended; the late callback found nothing to update")
 }
