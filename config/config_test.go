@@ -91,3 +91,34 @@ func TestMissingConfigFile(t *testing.T) {
 	_, err := Load(fs)
 	require.ErrorContains(t, err, "--config")
 }
+
+func TestDevTokensAreGeneratedOnceAndPrivate(t *testing.T) {
+	t.Parallel()
+	cfg := Config{DataDir: filepath.Join(t.TempDir(), "data")}
+	first, generated, err := DevTokens(cfg, "055150000000")
+	require.NoError(t, err)
+	require.True(t, generated)
+	require.Len(t, first, 3)
+	roles := map[string]Token{}
+	for _, tk := range first {
+		roles[string(tk.Role)] = tk
+		require.GreaterOrEqual(t, len(tk.Token), 32)
+	}
+	require.Equal(t, "055150000000", roles["municipality"].ARS)
+	require.NotEqual(t, roles["pm"].Token, roles["operator"].Token)
+
+	info, err := os.Stat(filepath.Join(cfg.DataDir, DevTokensFile))
+	require.NoError(t, err)
+	require.Equal(t, os.FileMode(0o600), info.Mode().Perm())
+
+	again, generated, err := DevTokens(cfg, "055150000000")
+	require.NoError(t, err)
+	require.True(t, generated)
+	require.Equal(t, first, again, "a restart keeps the tokens")
+
+	cfg.Auth.Tokens = []Token{{Name: "x", Role: "pm", Token: "0123456789abcdef"}}
+	configured, generated, err := DevTokens(cfg, "055150000000")
+	require.NoError(t, err)
+	require.False(t, generated)
+	require.Equal(t, cfg.Auth.Tokens, configured)
+}

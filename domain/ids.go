@@ -46,7 +46,7 @@ type ServiceKey string
 func ParseServiceKey(s string) (ServiceKey, error) {
 	s = strings.TrimSpace(s)
 	if len(s) != 14 || !allDigits(s) || !strings.HasPrefix(s, "99") {
-		return "", fmt.Errorf("Leistungsschlüssel %q: want 14 digits starting with 99", s)
+		return "", fmt.Errorf("service key (Leistungsschlüssel) %q: want 14 digits starting with 99", s)
 	}
 	return ServiceKey(s), nil
 }

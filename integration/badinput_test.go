@@ -25,7 +25,7 @@ func TestBadInputGetsItsStatusAndNamesTheProblem(t *testing.T) {
 		says                     string
 	}{
 		{"malformed ARS", "pm", "POST", "/api/v1/rollins", map[string]string{"ars": "05515", "service": gewerbe}, 400, "ars: ARS \"05515\": want exactly 12 digits"},
-		{"malformed service key", "pm", "POST", "/api/v1/rollins", map[string]string{"ars": "055150000000", "service": "123"}, 400, "Leistungsschlüssel \"123\""},
+		{"malformed service key", "pm", "POST", "/api/v1/rollins", map[string]string{"ars": "055150000000", "service": "123"}, 400, "Leistungsschlüssel) \"123\""},
 		{"unknown ARS", "pm", "POST", "/api/v1/rollins", map[string]string{"ars": "059999999999", "service": gewerbe}, 404, "municipality 059999999999 is not in the register"},
 		{"unknown service", "pm", "POST", "/api/v1/rollins", map[string]string{"ars": "055150000000", "service": "99999999999999"}, 404, "service 99999999999999 is not in the catalogue"},
 		{"not JSON", "pm", "POST", "/api/v1/rollins", "{ars:", 400, "request body"},
@@ -47,7 +47,7 @@ func TestBadInputGetsItsStatusAndNamesTheProblem(t *testing.T) {
 		{"bad kreis filter", "pm", "GET", "/api/v1/municipalities?kreis=5", nil, 400, `kreis: "5"`},
 		{"limit too large", "pm", "GET", "/api/v1/rollins?limit=5000", nil, 400, `limit: "5000"`},
 		{"limit not a number", "pm", "GET", "/api/v1/municipalities?limit=ten", nil, 400, `limit: "ten"`},
-		{"malformed service key in path", "pm", "GET", "/api/v1/services/99", nil, 400, "service: Leistungsschlüssel \"99\""},
+		{"malformed service key in path", "pm", "GET", "/api/v1/services/99", nil, 400, "service: service key (Leistungsschlüssel) \"99\""},
 		{"unknown service in path", "pm", "GET", "/api/v1/services/99000000000000", nil, 404, "not in the catalogue"},
 		{"unknown route", "pm", "GET", "/api/v1/nothing", nil, 404, "no route"},
 	}

@@ -257,21 +257,6 @@ func connection() map[string]any {
 	}
 }
 
-// driveToLive takes a run that waits for its first signature through every human step.
-func (h *harness) driveToLive(ars, service string, conn map[string]any) domain.RunStatus {
-	h.t.Helper()
-	h.waitForAction(ars, service, workflows.ActionSignAgreement)
-	for h.status("pm", ars, service).WaitingFor.Action == workflows.ActionSignAgreement {
-		h.mustAct("municipality", ars, service, workflows.ActionSignAgreement, nil)
-	}
-	h.mustAct("pm", ars, service, workflows.ActionCountersignAgreement, nil)
-	h.waitForAction(ars, service, workflows.ActionSubmitConnectionData)
-	h.mustAct("municipality", ars, service, workflows.ActionSubmitConnectionData, map[string]any{"data": conn})
-	h.waitForAction(ars, service, workflows.ActionConfirmTest)
-	h.mustAct("municipality", ars, service, workflows.ActionConfirmTest, map[string]any{"data": map[string]any{"received": true}})
-	return h.waitForState(ars, service, domain.RunLive)
-}
-
 // requireExactlyOnce checks that the simulators applied every side effect once.
 func (h *harness) requireExactlyOnce() {
 	h.t.Helper()

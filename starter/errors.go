@@ -11,11 +11,11 @@ type Kind int
 
 // The kinds of refusal.
 const (
-	KindInvalid   Kind = iota + 1 // malformed input (HTTP 400)
-	KindForbidden                 // the principal's role may not do this (HTTP 403)
-	KindNotFound                  // no such run, service or municipality, or not visible to the principal (HTTP 404)
-	KindConflict                  // not allowed in the run's current state (HTTP 409)
-	KindUnavailable               // a backing system (Temporal, PostgreSQL) did not answer (HTTP 503)
+	KindInvalid     Kind = iota + 1 // malformed input (HTTP 400)
+	KindForbidden                   // the principal's role may not do this (HTTP 403)
+	KindNotFound                    // no such run, service or municipality, or not visible to the principal (HTTP 404)
+	KindConflict                    // not allowed in the run's current state (HTTP 409)
+	KindUnavailable                 // a backing system (Temporal, PostgreSQL) did not answer (HTTP 503)
 )
 
 // Error is a refusal with a message meant for the user: it names the problem.

@@ -92,7 +92,7 @@ func runDev(ctx context.Context, cfg config.Config, log *zap.Logger, cmd *cobra.
 	}
 	defer w.Stop()
 
-	tokens, generated, err := devTokens(cfg)
+	tokens, generated, err := config.DevTokens(cfg, devMunicipality)
 	if err != nil {
 		return err
 	}
@@ -157,6 +157,9 @@ func startSimulators(cfg *config.Config) ([]*simulator.Server, error) {
 	}
 	return started, nil
 }
+
+// devMunicipality is the municipality the generated municipality token belongs to: Münster.
+const devMunicipality = "055150000000"
 
 func printBanner(cmd *cobra.Command, addr, temporalAddr string, cfg config.Config, tokens []config.Token, generated bool) {
 	out := cmd.OutOrStdout()

@@ -4,19 +4,12 @@
 package main
 
 import (
-	"errors"
 	"fmt"
 	"os"
 
 	"github.com/spf13/cobra"
 
-	"github.com/rollin-efa/rollin/config"
-)
-
-// Exit codes: 1 for a failed operation, 2 for bad configuration or usage.
-const (
-	exitFailure = 1
-	exitUsage   = 2
+	"github.com/rollin-efa/rollin/cli"
 )
 
 func main() {
@@ -27,19 +20,10 @@ func main() {
 		SilenceErrors: true,
 	}
 	root.AddCommand(devCommand(), workerCommand(), serveCommand())
-	root.AddCommand(clientCommands()...)
-	if err := root.Execute(); err != nil {
+	root.AddCommand(cli.Commands()...)
+	err := root.Execute()
+	if err != nil {
 		fmt.Fprintln(os.Stderr, "rollin:", err)
-		if config.IsKeyError(err) || errors.As(err, new(*usageError)) {
-			os.Exit(exitUsage)
-		}
-		os.Exit(exitFailure)
 	}
+	os.Exit(cli.ExitCode(err))
 }
-
-// usageError is a command-line mistake (missing flag, malformed value): exit code 2.
-type usageError struct{ msg string }
-
-func (e *usageError) Error() string { return e.msg }
-
-func usagef(format string, args ...any) error { return &usageError{fmt.Sprintf(format, args...)} }

@@ -2,27 +2,22 @@ package main
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"net"
 	"net/http"
 	"os"
 	"os/signal"
-	"path/filepath"
 	"syscall"
 	"time"
 
 	"github.com/spf13/cobra"
 	"go.temporal.io/sdk/client"
 	"go.uber.org/zap"
-	"go.yaml.in/yaml/v3"
 
 	"github.com/rollin-efa/rollin/activities"
 	"github.com/rollin-efa/rollin/api"
 	"github.com/rollin-efa/rollin/config"
-	"github.com/rollin-efa/rollin/domain"
 	"github.com/rollin-efa/rollin/logging"
 	"github.com/rollin-efa/rollin/starter"
 	"github.com/rollin-efa/rollin/store"
@@ -125,46 +120,4 @@ func newAPI(cfg config.Config, c client.Client, st *store.Store, tokens []config
 		return nil
 	}
 	return api.New(svc, tokens, ready, log.Named("api"))
-}
-
-// devTokens returns the configured tokens or, when there are none, the development tokens
-// kept in the data dir (created on first start, readable by the owner only).
-func devTokens(cfg config.Config) ([]config.Token, bool, error) {
-	if len(cfg.Auth.Tokens) > 0 {
-		return cfg.Auth.Tokens, false, nil
-	}
-	path := filepath.Join(cfg.DataDir, "tokens.yaml")
-	var tokens []config.Token
-	raw, err := os.ReadFile(path)
-	switch {
-	case err == nil:
-		if err := yaml.Unmarshal(raw, &tokens); err != nil {
-			return nil, false, fmt.Errorf("read %s: %w (delete it to generate new tokens)", path, err)
-		}
-		return tokens, true, nil
-	case !errors.Is(err, os.ErrNotExist):
-		return nil, false, fmt.Errorf("read %s: %w", path, err)
-	}
-	tokens = []config.Token{
-		{Name: "projektleitung", Role: domain.RolePM, Token: randomToken()},
-		{Name: "betrieb", Role: domain.RoleOperator, Token: randomToken()},
-		{Name: "stadt-muenster", Role: domain.RoleMunicipality, Token: randomToken(), ARS: devMunicipality},
-	}
-	out, err := yaml.Marshal(tokens)
-	if err != nil {
-		return nil, false, fmt.Errorf("encode tokens: %w", err)
-	}
-	if err := os.WriteFile(path, out, 0o600); err != nil {
-		return nil, false, fmt.Errorf("write %s: %w", path, err)
-	}
-	return tokens, true, nil
-}
-
-// devMunicipality is the municipality the generated municipality token belongs to: Münster.
-const devMunicipality = "055150000000"
-
-func randomToken() string {
-	b := make([]byte, 24)
-	_, _ = rand.Read(b)
-	return hex.EncodeToString(b)
 }

@@ -1,4 +1,7 @@
-package main
+// Package cli holds the commands of the rollin binary that talk to a running Rollin API
+// (start, status, list, act), so that they can be tested against a real API without
+// linking the embedded Temporal server of the binary.
+package cli
 
 import (
 	"bytes"
@@ -27,7 +30,9 @@ type apiClient struct {
 	output string
 }
 
-func clientCommands() []*cobra.Command {
+// Commands returns the API client commands. Each has --api (env ROLLIN_API) and --token
+// (env ROLLIN_TOKEN) flags.
+func Commands() []*cobra.Command {
 	c := &apiClient{http: &http.Client{Timeout: 60 * time.Second}}
 	bind := func(cmd *cobra.Command) *cobra.Command {
 		cmd.Flags().StringVar(&c.base, "api", envOr("ROLLIN_API", "http://127.0.0.1:8080"), "API base URL (env ROLLIN_API)")
@@ -125,7 +130,7 @@ func clientCommands() []*cobra.Command {
 			body := map[string]any{"action": args[0], "action_id": actionID, "step": step, "reason": reason}
 			if data != "" {
 				if !json.Valid([]byte(data)) {
-					return usagef("--data: not valid JSON")
+					return Usagef("--data: not valid JSON")
 				}
 				body["data"] = json.RawMessage(data)
 			}
@@ -147,7 +152,7 @@ func clientCommands() []*cobra.Command {
 // carrying the API's message.
 func (c *apiClient) do(method, path string, body, out any) (int, error) {
 	if c.token == "" {
-		return 0, usagef("no token: pass --token or set ROLLIN_TOKEN (rollin dev prints the tokens)")
+		return 0, Usagef("no token: pass --token or set ROLLIN_TOKEN (rollin dev prints the tokens)")
 	}
 	var rd io.Reader
 	if body != nil {
@@ -159,7 +164,7 @@ func (c *apiClient) do(method, path string, body, out any) (int, error) {
 	}
 	req, err := http.NewRequest(method, strings.TrimRight(c.base, "/")+path, rd)
 	if err != nil {
-		return 0, usagef("--api %q: %v", c.base, err)
+		return 0, Usagef("--api %q: %v", c.base, err)
 	}
 	req.Header.Set("Authorization", "Bearer "+c.token)
 	req.Header.Set("Content-Type", "application/json")

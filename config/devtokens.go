@@ -1,0 +1,63 @@
+package config
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"go.yaml.in/yaml/v3"
+
+	"github.com/rollin-efa/rollin/domain"
+)
+
+// DevTokensFile is where `rollin dev` keeps the tokens it generated, inside the data dir.
+const DevTokensFile = "tokens.yaml"
+
+// DevTokens returns the configured tokens or, when auth.tokens is empty, development tokens
+// for each role (the municipality token scoped to municipalityARS). Generated tokens are
+// kept in the data dir, readable by the owner only, so they stay the same across restarts.
+// generated reports whether the tokens came from that file.
+func DevTokens(cfg Config, municipalityARS string) (tokens []Token, generated bool, err error) {
+	if len(cfg.Auth.Tokens) > 0 {
+		return cfg.Auth.Tokens, false, nil
+	}
+	path := filepath.Join(cfg.DataDir, DevTokensFile)
+	raw, err := os.ReadFile(path)
+	switch {
+	case err == nil:
+		if err := yaml.Unmarshal(raw, &tokens); err != nil {
+			return nil, false, fmt.Errorf("read %s: %w (delete it to generate new tokens)", path, err)
+		}
+		if err := (Auth{Tokens: tokens}).validate(); err != nil {
+			return nil, false, fmt.Errorf("%s: %w (delete it to generate new tokens)", path, err)
+		}
+		return tokens, true, nil
+	case !errors.Is(err, os.ErrNotExist):
+		return nil, false, fmt.Errorf("read %s: %w", path, err)
+	}
+	tokens = []Token{
+		{Name: "projektleitung", Role: domain.RolePM, Token: randomToken()},
+		{Name: "betrieb", Role: domain.RoleOperator, Token: randomToken()},
+		{Name: "kommune", Role: domain.RoleMunicipality, Token: randomToken(), ARS: municipalityARS},
+	}
+	out, err := yaml.Marshal(tokens)
+	if err != nil {
+		return nil, false, fmt.Errorf("encode tokens: %w", err)
+	}
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		return nil, false, fmt.Errorf("create data_dir %s: %w", cfg.DataDir, err)
+	}
+	if err := os.WriteFile(path, out, 0o600); err != nil {
+		return nil, false, fmt.Errorf("write %s: %w", path, err)
+	}
+	return tokens, true, nil
+}
+
+func randomToken() string {
+	b := make([]byte, 24)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}
