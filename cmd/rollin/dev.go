@@ -181,6 +181,6 @@ func printBanner(cmd *cobra.Command, addr, temporalAddr string, cfg config.Confi
 	}
 	if len(tokens) > 0 {
 		fmt.Fprintf(out, "\nTry:\n  curl -H 'Authorization: Bearer %s' http://%s/api/v1/services\n", tokens[0].Token, addr)
-		fmt.Fprintf(out, "  ROLLIN_TOKEN=%s rollin start --service 99050012104000 --ars %s\n\n", tokens[0].Token, devMunicipality)
+		fmt.Fprintf(out, "  ROLLIN_TOKEN=%s rollin start --service 99107023037000 --ars %s\n\n", tokens[0].Token, devMunicipality)
 	}
 }
