@@ -48,7 +48,7 @@ func New(s starter.API, tokens []config.Token, ready func(context.Context) error
 	for _, t := range tokens {
 		srv.tokens = append(srv.tokens, tokenEntry{
 			hash:      sha256.Sum256([]byte(t.Token)),
-			principal: starter.Principal{Name: t.Name, Role: t.Role, ARS: domain.ARS(t.ARS)},
+			principal: starter.Principal{Name: t.Name, Role: t.Role, ARS: domain.ARS(strings.TrimSpace(t.ARS))},
 		})
 	}
 	srv.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {

@@ -126,6 +126,7 @@ func Commands() []*cobra.Command {
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if actionID == "" {
 				actionID = newActionID()
+				fmt.Fprintf(cmd.ErrOrStderr(), "action ID %s (resend with --action-id %s to retry safely)\n", actionID, actionID)
 			}
 			body := map[string]any{"action": args[0], "action_id": actionID, "step": step, "reason": reason}
 			if data != "" {
@@ -151,6 +152,9 @@ func Commands() []*cobra.Command {
 // do sends one request and decodes the answer into out; a non-2xx answer becomes an error
 // carrying the API's message.
 func (c *apiClient) do(method, path string, body, out any) (int, error) {
+	if c.output != "table" && c.output != "json" {
+		return 0, Usagef("--output %q: want table or json", c.output)
+	}
 	if c.token == "" {
 		return 0, Usagef("no token: pass --token or set ROLLIN_TOKEN (rollin dev prints the tokens)")
 	}

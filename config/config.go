@@ -93,6 +93,9 @@ type Simulators struct {
 	RoutingLag int           `mapstructure:"routing_lag"`
 }
 
+// MaxTestPoll keeps the test submission's polling well inside its 30 s heartbeat timeout.
+const MaxTestPoll = 20 * time.Second
+
 // Log sets the log level (debug, info, warn, error).
 type Log struct {
 	Level string `mapstructure:"level"`
@@ -288,7 +291,7 @@ func (a Auth) validate() error {
 		}
 		if t.Role == domain.RoleMunicipality {
 			if _, err := domain.ParseARS(t.ARS); err != nil {
-				return &KeyError{key + ".ars", "a municipality token needs its 12-digit ARS: " + err.Error()}
+				return &KeyError{key + ".ars", "a municipality token needs its 12-digit ARS (quote it in YAML, e.g. ars: \"055150000000\", or the leading zero is lost): " + err.Error()}
 			}
 		} else if t.ARS != "" {
 			return &KeyError{key + ".ars", "only municipality tokens are scoped to an ARS"}
@@ -310,8 +313,8 @@ func (p Process) validate() error {
 		return &KeyError{"process.retry_max", "retry_initial must be positive and retry_max at least retry_initial"}
 	case p.RoutingPoll <= 0 || p.RoutingDeadline < p.RoutingPoll:
 		return &KeyError{"process.routing_deadline", "routing_poll must be positive and routing_deadline at least routing_poll"}
-	case p.TestPoll <= 0:
-		return &KeyError{"process.test_poll", "must be positive"}
+	case p.TestPoll <= 0 || p.TestPoll > MaxTestPoll:
+		return &KeyError{"process.test_poll", fmt.Sprintf("must be positive and at most %s (the test submission's heartbeat timeout is 30s)", MaxTestPoll)}
 	}
 	return nil
 }

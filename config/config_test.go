@@ -71,6 +71,8 @@ func TestBadValuesNameTheKey(t *testing.T) {
 		"error rate":          {"simulators: {error_rate: 1.5}", "simulators.error_rate"},
 		"bad duration":        {"process: {retry_max: soon}", "process.retry_max"},
 		"log level":           {"log: {level: loud}", "log.level"},
+		"test poll too long":  {"process: {test_poll: 45s}", "process.test_poll"},
+		"unquoted ARS":        {`auth: {tokens: [{name: a, role: municipality, token: "0123456789abcdef", ars: 055150000000}]}`, "auth.tokens[0].ars"},
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {

@@ -90,7 +90,7 @@ type RunStatus struct {
 	UpdatedAt  time.Time    `json:"updated_at"`
 	// Seq increases with every transition; the read model ignores a snapshot whose Seq is
 	// not newer than the one it holds, so replayed or reordered writes change nothing.
-	Seq int64 `json:"-"`
+	Seq int64 `json:"seq"`
 }
 
 // AuditEvent is one entry of the append-only audit log of a roll-in.

@@ -53,6 +53,14 @@ func (s *Service) Start(ctx context.Context, p Principal, ars, service string) (
 		return domain.RunStatus{}, false, s.lookupError(err, "service %s is not in the catalogue", key)
 	}
 	id := domain.RunID(a, key)
+	// The read model answers for runs Temporal may have forgotten (closed runs leave its
+	// history after the namespace's retention): starting those again must not create a
+	// second run under the same ID.
+	if st, err := s.store.Run(ctx, id); err == nil {
+		return st, false, nil
+	} else if !errors.Is(err, store.ErrNotFound) {
+		return domain.RunStatus{}, false, &Error{Kind: KindUnavailable, Msg: "read roll-in " + id, Err: err}
+	}
 	_, err = s.temporal.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
 		ID:                                       id,
 		TaskQueue:                                s.taskQueue,
@@ -190,7 +198,7 @@ func updateError(err error, current domain.RunStatus) error {
 	}
 	var notFound *serviceerror.NotFound
 	if errors.As(err, &notFound) {
-		return refuse(KindConflict, "the run %s has ended (state %s)", current.ID, current.State)
+		return &Error{Kind: KindConflict, Msg: fmt.Sprintf("the run %s is %s in the read model, but Temporal has no open run with that ID", current.ID, current.State), Err: err}
 	}
 	return &Error{Kind: KindUnavailable, Msg: "send action to " + current.ID, Err: err}
 }

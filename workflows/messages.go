@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/mail"
 	"regexp"
+	"slices"
 	"strings"
 	"time"
 
@@ -88,9 +89,10 @@ type ConnectionData struct {
 
 var dvdvKey = regexp.MustCompile(`^[a-z]{3}:?[0-9]{12}$`)
 
-// ParseConnectionData decodes and checks the questionnaire against the Steckbrief; its
-// error names the first field that is wrong.
-func ParseConnectionData(raw json.RawMessage, svc domain.Service) (ConnectionData, error) {
+// ParseConnectionData decodes and checks the questionnaire against the Steckbrief and what
+// is known of the municipality; its error names the first field that is wrong.
+func ParseConnectionData(raw json.RawMessage, rc RunContext) (ConnectionData, error) {
+	svc := rc.Service
 	var c ConnectionData
 	if err := decodeStrict(raw, &c); err != nil {
 		return c, err
@@ -107,6 +109,9 @@ func ParseConnectionData(raw json.RawMessage, svc domain.Service) (ConnectionDat
 	}
 	if !svc.Supports(c.Transport) {
 		return c, fmt.Errorf("data.transport %q: %s delivers only by %s", c.Transport, svc.Name, joinTransports(svc.Transports))
+	}
+	if usable := usableTransports(svc, rc.Municipality); !slices.Contains(usable, c.Transport) {
+		return c, fmt.Errorf("data.transport %q: the municipality's profile receives by %s only", c.Transport, joinTransports(usable))
 	}
 	if c.Transport == domain.TransportXTA && !dvdvKey.MatchString(strings.ToLower(c.DVDVKey)) {
 		return c, fmt.Errorf("data.dvdv_key %q: XTA/OSCI needs the DVDV organisation key (3 letters and 12 digits)", c.DVDVKey)

@@ -71,17 +71,27 @@ func TestParseConnectionDataChecksTheIBAN(t *testing.T) {
 	c := goodConnection
 	for _, iban := range []string{"DE89 3704 0044 0532 0130 00", "de89370400440532013000"} {
 		c.PaymentAccount = iban
-		_, err := ParseConnectionData(data(t, c), testService)
+		_, err := ParseConnectionData(data(t, c), RunContext{Service: testService, Municipality: municipality()})
 		require.NoError(t, err, iban)
 	}
 	for _, iban := range []string{"DE88 3704 0044 0532 0130 00", "DE89 3704", "DE89-3704-0044-0532-0130-00", ""} {
 		c.PaymentAccount = iban
-		_, err := ParseConnectionData(data(t, c), testService)
+		_, err := ParseConnectionData(data(t, c), RunContext{Service: testService, Municipality: municipality()})
 		require.ErrorContains(t, err, "data.payment_account", iban)
 	}
 	noFees := testService
 	noFees.PaymentRequired = false
 	c.PaymentAccount = ""
-	_, err := ParseConnectionData(data(t, c), noFees)
+	_, err := ParseConnectionData(data(t, c), RunContext{Service: noFees, Municipality: municipality()})
 	require.NoError(t, err, "no account needed where the service charges nothing")
+}
+
+func TestParseConnectionDataHonoursTheMunicipalityProfile(t *testing.T) {
+	t.Parallel()
+	m := municipality()
+	m.Transports = []domain.Transport{domain.TransportFITConnect}
+	c := goodConnection
+	c.Transport, c.DVDVKey = domain.TransportXTA, "dvd:055150000000"
+	_, err := ParseConnectionData(data(t, c), RunContext{Service: testService, Municipality: m})
+	require.ErrorContains(t, err, `data.transport "xta": the municipality's profile receives by fit-connect only`)
 }

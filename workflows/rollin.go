@@ -5,6 +5,7 @@
 package workflows
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
@@ -39,6 +40,8 @@ func RollIn(ctx workflow.Context, in Input) (domain.RunStatus, error) {
 type step struct {
 	def    StepDef
 	status domain.StepStatus
+	// retries counts the operator's retries of the step's incidents.
+	retries int
 }
 
 // pendingAction is an accepted Update waiting for the main loop to apply it.
@@ -46,6 +49,9 @@ type pendingAction struct {
 	name   string
 	in     ActionInput
 	ticket int
+	// refusal, when set, is why the action was not applied after all: the run ended
+	// between the validator accepting it and the main loop reaching it.
+	refusal string
 }
 
 // rollIn is the state of one run. Every field is changed only by the workflow's own
@@ -136,10 +142,19 @@ func (r *rollIn) run() (domain.RunStatus, error) {
 	case errors.Is(err, errCancelled):
 		r.finish(domain.RunCancelled, r.inbox.in.Reason, r.inbox)
 	case errors.Is(err, errBlocked):
+		r.refuseLateAction(domain.RunBlocked)
 		r.finish(domain.RunBlocked, r.reason, nil)
+	case r.ctx.Err() != nil:
+		// Cancelled through Temporal itself (not the cancel action): record it in the read
+		// model on a context that is not cancelled, then end as cancelled.
+		ctx, _ := workflow.NewDisconnectedContext(r.ctx)
+		r.ctx = ctx
+		r.finish(domain.RunCancelled, "cancelled through Temporal", nil)
+		return r.status(), err
 	case err != nil:
 		return r.status(), err
 	default:
+		r.refuseLateAction(domain.RunLive)
 		r.finish(domain.RunLive, "", nil)
 	}
 	// Let Update handlers that wait for the final write return before the run closes.
@@ -151,7 +166,7 @@ func (r *rollIn) run() (domain.RunStatus, error) {
 
 func (r *rollIn) precheck(s *step) error {
 	var rc RunContext
-	err := r.call(s, ActivityLoadContext, LoadInput{ARS: r.in.ARS, Service: r.in.Service}, &rc)
+	err := r.call(s, ActivityLoadContext, func() any { return LoadInput{ARS: r.in.ARS, Service: r.in.Service} }, &rc)
 	if err != nil {
 		return err
 	}
@@ -188,7 +203,7 @@ func (r *rollIn) runStep(s *step) error {
 		return r.runActivationDate(s)
 	}
 	var res CallResult
-	err := r.call(s, s.def.Activity, r.callInput(s, ""), &res)
+	err := r.call(s, s.def.Activity, func() any { return r.callInput(s, "") }, &res)
 	if errors.Is(err, errSkipped) {
 		return nil
 	}
@@ -212,9 +227,10 @@ func (r *rollIn) runStep(s *step) error {
 	return nil
 }
 
-// call runs one activity for step s. When its retries are spent the step becomes an
-// incident and call waits for an operator to retry it, skip it or cancel the run.
-func (r *rollIn) call(s *step, activity string, arg, result any) error {
+// call runs one activity for step s with the argument arg returns. When its retries are
+// spent the step becomes an incident and call waits for an operator to retry it, skip it
+// or cancel the run.
+func (r *rollIn) call(s *step, activity string, arg func() any, result any) error {
 	for {
 		if r.cancelRequested() {
 			return errCancelled
@@ -222,11 +238,14 @@ func (r *rollIn) call(s *step, activity string, arg, result any) error {
 		r.state, r.waiting = domain.RunRunning, nil
 		r.setStep(s, domain.StepRunning, s.status.LastError)
 		r.persist()
+		if r.cancelRequested() { // a cancel accepted while the write above was in flight
+			return errCancelled
+		}
 
 		ctx, cancel := workflow.WithCancel(r.ctx)
 		r.cancelCall = cancel
 		ctx = workflow.WithActivityOptions(ctx, r.activityOptions(s.def))
-		err := workflow.ExecuteActivity(ctx, activity, arg).Get(ctx, result)
+		err := workflow.ExecuteActivity(ctx, activity, arg()).Get(ctx, result)
 		r.cancelCall = nil
 		cancel()
 		if err == nil {
@@ -242,6 +261,9 @@ func (r *rollIn) call(s *step, activity string, arg, result any) error {
 		}
 		if r.cancelRequested() {
 			return errCancelled
+		}
+		if r.ctx.Err() != nil {
+			return err // the workflow itself is being cancelled
 		}
 		s.status.Attempts += r.attemptsOf(err)
 		msg := errMessage(err)
@@ -267,6 +289,7 @@ func (r *rollIn) call(s *step, activity string, arg, result any) error {
 			return errSkipped
 		default: // retry
 			r.consume(a)
+			s.retries++
 			r.event(a.in.Actor, a.in.Role, a.name, s.def.Name, a.in.Reason, "")
 		}
 	}
@@ -299,16 +322,18 @@ func (r *rollIn) runHuman(s *step) error {
 	case StepCountersign:
 		r.sigs.Countersigned = a.in.Actor
 	case StepConnectionData:
-		c, err := ParseConnectionData(a.in.Data, r.rc.Service) // validated already; cannot fail here
-		if err != nil {
-			return fmt.Errorf("connection data accepted by the validator but not parsable: %w", err)
+		// The validator checked the data when it arrived. Here it is only decoded, so that
+		// a stricter check in a later version cannot break the replay of accepted data.
+		var c ConnectionData
+		if err := json.Unmarshal(a.in.Data, &c); err != nil {
+			return fmt.Errorf("decode accepted connection data: %w", err)
 		}
 		r.conn, r.note = &c, ""
 		detail = fmt.Sprintf("Fachverfahren %s, transport %s", c.Fachverfahren, c.Transport)
 	case StepTestConfirmation:
-		c, err := ParseTestConfirmation(a.in.Data)
-		if err != nil {
-			return fmt.Errorf("test confirmation accepted by the validator but not parsable: %w", err)
+		var c TestConfirmation
+		if err := json.Unmarshal(a.in.Data, &c); err != nil || c.Received == nil {
+			return fmt.Errorf("decode accepted test confirmation: %v", err)
 		}
 		if !*c.Received {
 			r.note = "Die Testeinreichung kam nicht an: " + c.Note
@@ -400,6 +425,7 @@ func (r *rollIn) runActivationDate(s *step) error {
 func (r *rollIn) loopBack() int {
 	r.round++
 	r.conn = nil
+	r.refs = Refs{} // round 2 connects afresh, perhaps by another route
 	from := slices.IndexFunc(r.steps, func(s *step) bool { return s.def.Name == StepConnectionData })
 	to := slices.IndexFunc(r.steps, func(s *step) bool { return s.def.Name == StepTestConfirmation })
 	for _, s := range r.steps[from : to+1] {
@@ -421,6 +447,18 @@ func (r *rollIn) finish(state domain.RunState, reason string, a *pendingAction) 
 	}
 	r.event("rollin", domain.RoleSystem, string(state), "", reason, "")
 	r.persist()
+}
+
+// refuseLateAction answers an action accepted just before the run ended: it is not
+// applied, and its Update returns an error saying why.
+func (r *rollIn) refuseLateAction(state domain.RunState) {
+	if r.inbox == nil {
+		return
+	}
+	a := r.inbox
+	a.refusal = fmt.Sprintf("the run became %s before %s could be applied", state, a.name)
+	r.consume(a)
+	r.event(a.in.Actor, a.in.Role, a.name+"-refused", "", a.in.Reason, a.refusal)
 }
 
 // awaitAction blocks until an accepted Update is in the inbox.
@@ -501,6 +539,12 @@ func (r *rollIn) status() domain.RunStatus {
 
 func (r *rollIn) callInput(s *step, purpose string) CallInput {
 	key := fmt.Sprintf("%s/%s/%d", r.id, s.def.Name, r.round)
+	if s.def.Name == StepTestSubmission && s.retries > 0 {
+		// An operator retries a test that never got a verdict: send a new submission
+		// rather than following the old one again. Other steps keep their key, so a call
+		// whose answer was lost is not applied twice.
+		key += fmt.Sprintf("/retry-%d", s.retries)
+	}
 	if purpose != "" {
 		key += "/" + purpose
 	}
@@ -567,12 +611,16 @@ func (r *rollIn) handler(name string) func(workflow.Context, ActionInput) (domai
 		r.applied[in.ActionID] = true
 		r.ticket++
 		t := r.ticket
-		r.inbox = &pendingAction{name: name, in: in, ticket: t}
+		a := &pendingAction{name: name, in: in, ticket: t}
+		r.inbox = a
 		if name == ActionCancel && r.cancelCall != nil {
 			r.cancelCall()
 		}
 		if err := workflow.Await(ctx, func() bool { return r.persisted >= t }); err != nil {
 			return domain.RunStatus{}, err
+		}
+		if a.refusal != "" {
+			return domain.RunStatus{}, reject(ErrTypeNotAllowed, "%s", a.refusal)
 		}
 		return r.status(), nil
 	}
@@ -629,7 +677,7 @@ func (r *rollIn) validator(name string) func(workflow.Context, ActionInput) erro
 		}
 		switch name {
 		case ActionSubmitConnectionData:
-			if _, err := ParseConnectionData(in.Data, r.rc.Service); err != nil {
+			if _, err := ParseConnectionData(in.Data, r.rc); err != nil {
 				return reject(ErrTypeInvalidData, "%s", err)
 			}
 		case ActionConfirmTest:

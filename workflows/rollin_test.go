@@ -305,6 +305,9 @@ func TestRollInIncidentThenRetry(t *testing.T) {
 	require.Equal(t, "provider: create tenant: HTTP 503", b.fakes.audit("incident")[0].Detail)
 	require.Len(t, b.fakes.audit(ActionRetryStep), 1)
 	require.Equal(t, 3, b.fakes.callCount(ActivityCreateTenant))
+	tenantCalls := b.fakes.calls[ActivityCreateTenant]
+	require.Equal(t, tenantCalls[0].IdempotencyKey, tenantCalls[2].IdempotencyKey,
+		"an operator retry keeps the key: a tenant created by a try whose answer was lost is not created twice")
 }
 
 func TestRollInIncidentThenSkip(t *testing.T) {
@@ -512,4 +515,33 @@ func TestRollInWaitsForTheNextActivationDate(t *testing.T) {
 	require.False(t, at.Before(stichtag), "production switch at %s, before the Stichtag %s", at, stichtag)
 	require.Less(t, at.Sub(stichtag), time.Hour)
 	require.Nil(t, cancelTooLate.rejected, "the run had ended; the late callback found nothing to update")
+}
+
+func TestRollInCancelledThroughTemporal(t *testing.T) {
+	t.Parallel()
+	b := newBundle(t, municipality())
+	b.env.RegisterDelayedCallback(b.env.CancelWorkflow, 2*time.Hour)
+	b.env.ExecuteWorkflow(RollIn, Input{ARS: testARS, Service: testService.Key, StartedBy: "pm-user", Role: domain.RolePM})
+	require.True(t, b.env.IsWorkflowCompleted())
+	require.True(t, temporal.IsCanceledError(b.env.GetWorkflowError()))
+	require.Equal(t, domain.RunCancelled, b.fakes.last.Status.State, "the read model learns of the cancellation")
+	require.Equal(t, "cancelled through Temporal", b.fakes.last.Status.Reason)
+}
+
+func TestRollInRetriedTestSubmissionIsANewSubmission(t *testing.T) {
+	t.Parallel()
+	b := newBundle(t, municipality())
+	b.fakes.failures[ActivityRunTestSubmission] = []error{
+		temporal.NewApplicationErrorWithOptions("timed out waiting for a verdict", ErrTypePermanent, temporal.ApplicationErrorOptions{NonRetryable: true}),
+	}
+	at := b.happyActions(0) // the confirmation at 5h is refused: the run is in an incident
+	b.act(at+time.Hour, ActionRetryStep, ActionInput{Role: domain.RoleOperator, Step: StepTestSubmission})
+	b.act(at+2*time.Hour, ActionConfirmTest, ActionInput{Role: domain.RoleMunicipality, Data: json.RawMessage(`{"received":true}`)})
+	st := b.run()
+
+	require.Equal(t, domain.RunLive, st.State)
+	calls := b.fakes.calls[ActivityRunTestSubmission]
+	require.Len(t, calls, 2)
+	require.Equal(t, calls[0].IdempotencyKey+"/retry-1", calls[1].IdempotencyKey)
+	// Other steps keep their key on an operator retry (see TestRollInIncidentThenRetry).
 }

@@ -19,6 +19,7 @@ func main() {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
+	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return cli.Usagef("%v", err) })
 	root.AddCommand(devCommand(), workerCommand(), serveCommand())
 	root.AddCommand(cli.Commands()...)
 	err := root.Execute()
