@@ -83,7 +83,8 @@ func (a *Activities) PersistRun(ctx context.Context, snap domain.RunSnapshot) er
 func (a *Activities) FileAgreement(ctx context.Context, in workflows.CallInput) (workflows.CallResult, error) {
 	m, svc := in.Context.Municipality, in.Context.Service
 	kinds := []struct{ kind, signedBy string }{
-		{"framework", in.Signatures.Framework}, {"call-off", in.Signatures.CallOff}, {"dpa", in.Signatures.DPA},
+		{municipality.AgreementFramework, in.Signatures.Framework}, {municipality.AgreementCallOff, in.Signatures.CallOff},
+		{municipality.AgreementDPA, in.Signatures.DPA},
 	}
 	for _, k := range kinds {
 		if k.signedBy == "" {
@@ -251,7 +252,7 @@ func (a *Activities) ActivatePortalLink(ctx context.Context, in workflows.CallIn
 func (a *Activities) Announce(ctx context.Context, in workflows.CallInput) (workflows.CallResult, error) {
 	m, svc := in.Context.Municipality, in.Context.Service
 	err := a.Municipality.Notify(ctx, in.IdempotencyKey, municipality.Notification{
-		ARS: string(m.ARS), ServiceKey: string(svc.Key), Recipient: string(domain.RoleMunicipality), Kind: "announcement",
+		ARS: string(m.ARS), ServiceKey: string(svc.Key), Recipient: municipality.RecipientMunicipality, Kind: municipality.NoticeAnnouncement,
 		Subject: fmt.Sprintf("%s ist für %s live", svc.Name, m.Name),
 		Body:    fmt.Sprintf("Der Onlinedienst %s (%s) ist ab sofort für %s freigeschaltet und in den Portalen auffindbar.", svc.Name, svc.Key, m.Name),
 	})

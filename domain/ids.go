@@ -34,10 +34,15 @@ func (a ARS) Kreis() string { return string(a)[:5] }
 // (Land, Regierungsbezirk, Kreis, Gemeinde), the key older systems still use.
 func (a ARS) AGS() string { return string(a)[:5] + string(a)[9:] }
 
+// URN prefixes of services and areas, as FIT-Connect destinations and routes and the PVOG
+// carry them.
+const (
+	ServiceURNPrefix = "urn:de:fim:leika:leistung:"
+	AreaURNPrefix    = "urn:de:bund:destatis:bevoelkerungsstatistik:schluessel:rs:"
+)
+
 // AreaURN returns the area identifier FIT-Connect and the PVOG use for this ARS.
-func (a ARS) AreaURN() string {
-	return "urn:de:bund:destatis:bevoelkerungsstatistik:schluessel:rs:" + string(a)
-}
+func (a ARS) AreaURN() string { return AreaURNPrefix + string(a) }
 
 // ServiceKey is the 14-digit FIM/LeiKa Leistungsschlüssel of an EfA service; it starts with 99.
 type ServiceKey string
@@ -52,7 +57,7 @@ func ParseServiceKey(s string) (ServiceKey, error) {
 }
 
 // URN returns the service identifier as FIT-Connect destinations and routes carry it.
-func (k ServiceKey) URN() string { return "urn:de:fim:leika:leistung:" + string(k) }
+func (k ServiceKey) URN() string { return ServiceURNPrefix + string(k) }
 
 // RunID returns the deterministic workflow ID of the roll-in of service into ars, so that
 // starting the same roll-in twice finds the first one instead of creating a second.

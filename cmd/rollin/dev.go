@@ -16,7 +16,6 @@ import (
 	"github.com/rollin-efa/rollin/register"
 	"github.com/rollin-efa/rollin/store"
 	"github.com/rollin-efa/rollin/systems/simulator"
-	"github.com/rollin-efa/rollin/worker"
 )
 
 func devCommand() *cobra.Command {
@@ -82,13 +81,9 @@ func runDev(ctx context.Context, cfg config.Config, log *zap.Logger, cmd *cobra.
 	}
 	defer c.Close()
 
-	acts, err := newActivities(cfg, st)
+	w, err := startWorker(cfg, c, st)
 	if err != nil {
 		return err
-	}
-	w := worker.New(c, cfg.Temporal.TaskQueue, acts, worker.Options{})
-	if err := w.Start(); err != nil {
-		return fmt.Errorf("start worker: %w", err)
 	}
 	defer w.Stop()
 

@@ -8,8 +8,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/rollin-efa/rollin/config"
-	"github.com/rollin-efa/rollin/store"
-	"github.com/rollin-efa/rollin/worker"
 )
 
 // workerCommand runs only the Temporal worker, against an existing Temporal frontend.
@@ -34,23 +32,15 @@ func workerCommand() *cobra.Command {
 			}
 			ctx, stop := signalContext()
 			defer stop()
-			st, err := store.Open(ctx, cfg.Database.URL, log.Named("store"))
+			st, c, err := connect(ctx, cfg, log)
 			if err != nil {
 				return err
 			}
 			defer st.Close()
-			c, err := dialTemporal(cfg, cfg.Temporal.Address, log)
-			if err != nil {
-				return err
-			}
 			defer c.Close()
-			acts, err := newActivities(cfg, st)
+			w, err := startWorker(cfg, c, st)
 			if err != nil {
 				return err
-			}
-			w := worker.New(c, cfg.Temporal.TaskQueue, acts, worker.Options{})
-			if err := w.Start(); err != nil {
-				return fmt.Errorf("start worker: %w", err)
 			}
 			defer w.Stop()
 			log.Info("worker running")
@@ -81,15 +71,11 @@ func serveCommand() *cobra.Command {
 			}
 			ctx, stop := signalContext()
 			defer stop()
-			st, err := store.Open(ctx, cfg.Database.URL, log.Named("store"))
+			st, c, err := connect(ctx, cfg, log)
 			if err != nil {
 				return err
 			}
 			defer st.Close()
-			c, err := dialTemporal(cfg, cfg.Temporal.Address, log)
-			if err != nil {
-				return err
-			}
 			defer c.Close()
 			srv, addr, err := httpServer(cfg, newAPI(cfg, c, st, cfg.Auth.Tokens, log), log)
 			if err != nil {

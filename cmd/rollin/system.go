@@ -13,6 +13,7 @@ import (
 
 	"github.com/spf13/cobra"
 	"go.temporal.io/sdk/client"
+	sdkworker "go.temporal.io/sdk/worker"
 	"go.uber.org/zap"
 
 	"github.com/rollin-efa/rollin/activities"
@@ -24,6 +25,7 @@ import (
 	"github.com/rollin-efa/rollin/systems/municipality"
 	"github.com/rollin-efa/rollin/systems/provider"
 	"github.com/rollin-efa/rollin/systems/state"
+	"github.com/rollin-efa/rollin/worker"
 	"github.com/rollin-efa/rollin/workflows"
 )
 
@@ -53,6 +55,34 @@ func dialTemporal(cfg config.Config, address string, log *zap.Logger) (client.Cl
 		return nil, fmt.Errorf("connect to Temporal at %s: %w", address, err)
 	}
 	return c, nil
+}
+
+// connect opens the database and dials the Temporal cluster at temporal.address: what
+// `rollin worker` and `rollin serve` share.
+func connect(ctx context.Context, cfg config.Config, log *zap.Logger) (*store.Store, client.Client, error) {
+	st, err := store.Open(ctx, cfg.Database.URL, log.Named("store"))
+	if err != nil {
+		return nil, nil, err
+	}
+	c, err := dialTemporal(cfg, cfg.Temporal.Address, log)
+	if err != nil {
+		st.Close()
+		return nil, nil, err
+	}
+	return st, c, nil
+}
+
+// startWorker starts a worker with the activities wired to the store and the systems.
+func startWorker(cfg config.Config, c client.Client, st *store.Store) (sdkworker.Worker, error) {
+	acts, err := newActivities(cfg, st)
+	if err != nil {
+		return nil, err
+	}
+	w := worker.New(c, cfg.Temporal.TaskQueue, acts, worker.Options{})
+	if err := w.Start(); err != nil {
+		return nil, fmt.Errorf("start worker: %w", err)
+	}
+	return w, nil
 }
 
 // newActivities wires the activities to the store and the three systems' clients.

@@ -9,17 +9,12 @@ import (
 	"errors"
 	"net/http"
 
+	"github.com/rollin-efa/rollin/domain"
 	"github.com/rollin-efa/rollin/systems"
 )
 
 // System is the name errors of this client carry in systems.Error.System.
 const System = "municipality"
-
-// URN prefixes FIT-Connect uses for services and areas in a destination.
-const (
-	serviceURNPrefix = "urn:de:fim:leika:leistung:"
-	areaURNPrefix    = "urn:de:bund:destatis:bevoelkerungsstatistik:schluessel:rs:"
-)
 
 // The kinds of agreement a municipality files: the framework agreement with its
 // Kommunalvertreter (once), the call-off per service, and the data-processing agreement
@@ -103,8 +98,8 @@ func (c *Client) EnsureDestination(ctx context.Context, idemKey string, r Destin
 		Name:    r.Name,
 		Contact: destinationContact{Email: r.ContactEmail},
 		Services: []destinationService{{
-			Identifier: serviceURNPrefix + r.ServiceKey,
-			Regions:    []string{areaURNPrefix + r.ARS},
+			Identifier: domain.ServiceURNPrefix + r.ServiceKey,
+			Regions:    []string{domain.AreaURNPrefix + r.ARS},
 		}},
 	}
 	if r.CallbackURL != "" {

@@ -3,6 +3,8 @@ package simulator
 import (
 	"net/http"
 	"strings"
+
+	"github.com/rollin-efa/rollin/domain"
 )
 
 // Wire and state types of the municipality simulator. The destination follows the
@@ -44,11 +46,6 @@ type notificationIn struct {
 	Body       string `json:"body"`
 }
 
-const (
-	serviceURNPrefix = "urn:de:fim:leika:leistung:"
-	areaURNPrefix    = "urn:de:bund:destatis:bevoelkerungsstatistik:schluessel:rs:"
-)
-
 func (s *Sim) createDestination(_ *http.Request, body []byte) reply {
 	var in destinationIn
 	if rep, ok := decodeBody(body, &in); !ok {
@@ -69,9 +66,9 @@ func (s *Sim) createDestination(_ *http.Request, body []byte) reply {
 		if msg != "" {
 			break
 		}
-		key, ok := strings.CutPrefix(svc.Identifier, serviceURNPrefix)
+		key, ok := strings.CutPrefix(svc.Identifier, domain.ServiceURNPrefix)
 		if !ok {
-			msg = "services.identifier: want " + serviceURNPrefix + "<Leistungsschlüssel>, got " + quote(svc.Identifier)
+			msg = "services.identifier: want " + domain.ServiceURNPrefix + "<Leistungsschlüssel>, got " + quote(svc.Identifier)
 			break
 		}
 		if msg = checkServiceKey("services.identifier", key); msg != "" {
@@ -82,9 +79,9 @@ func (s *Sim) createDestination(_ *http.Request, body []byte) reply {
 			break
 		}
 		for _, region := range svc.Regions {
-			ars, ok := strings.CutPrefix(region, areaURNPrefix)
+			ars, ok := strings.CutPrefix(region, domain.AreaURNPrefix)
 			if !ok {
-				msg = "services.regions: want " + areaURNPrefix + "<ARS>, got " + quote(region)
+				msg = "services.regions: want " + domain.AreaURNPrefix + "<ARS>, got " + quote(region)
 				break
 			}
 			if msg = checkARS("services.regions", ars); msg != "" {
