@@ -51,6 +51,8 @@ func (a *Activities) Register(r worker.ActivityRegistry) {
 		workflows.ActivityActivatePortalLink: a.ActivatePortalLink,
 		workflows.ActivityAnnounce:           a.Announce,
 		workflows.ActivityNotify:             a.Notify,
+		workflows.ActivityApplyCampaign:      a.ApplyCampaign,
+		workflows.ActivityAddCampaignRuns:    a.AddCampaignRuns,
 	} {
 		r.RegisterActivityWithOptions(fn, activity.RegisterOptions{Name: name})
 	}
@@ -76,6 +78,16 @@ func (a *Activities) PersistRun(ctx context.Context, snap domain.RunSnapshot) er
 		return fmt.Errorf("persist %s seq %d: %w", snap.Status.ID, snap.Status.Seq, err)
 	}
 	return nil
+}
+
+// ApplyCampaign writes a campaign's progress to the read model (idempotent by Seq).
+func (a *Activities) ApplyCampaign(ctx context.Context, c domain.Campaign) error {
+	return a.Store.ApplyCampaign(ctx, c)
+}
+
+// AddCampaignRuns records the runs a campaign covers (idempotent).
+func (a *Activities) AddCampaignRuns(ctx context.Context, campaignID string, runIDs []string) error {
+	return a.Store.AddCampaignRuns(ctx, campaignID, runIDs)
 }
 
 // FileAgreement files the signed agreements with the municipality's records and keeps the

@@ -63,6 +63,7 @@ func New(s starter.API, tokens []config.Token, ready func(context.Context) error
 	srv.route("GET /api/v1/services", srv.listServices)
 	srv.route("GET /api/v1/services/{key}", srv.getService)
 	srv.route("GET /api/v1/municipalities", srv.listMunicipalities)
+	srv.campaignRoutes()
 	srv.mux.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, fmt.Sprintf("no route %s %s", r.Method, r.URL.Path))
 	})

@@ -91,21 +91,34 @@ func (s *Service) Start(ctx context.Context, p Principal, ars, service string) (
 // awaitRun reads a run from the read model, waiting briefly for a just-started run's first
 // write. It returns a zero status when the run has not appeared in time.
 func (s *Service) awaitRun(ctx context.Context, id string) (domain.RunStatus, error) {
+	var st domain.RunStatus
+	err := s.poll(ctx, func() (bool, error) {
+		found, err := s.store.Run(ctx, id)
+		if errors.Is(err, store.ErrNotFound) {
+			return false, nil
+		}
+		st = found
+		return err == nil, err
+	})
+	if err != nil {
+		return domain.RunStatus{}, &Error{Kind: KindUnavailable, Msg: "read roll-in " + id, Err: err}
+	}
+	return st, nil
+}
+
+// poll calls done until it reports true or an error, or until appearWait has passed (then
+// it returns nil: the caller reports what is certain). It serves Start, whose workflow
+// writes the read model a moment after Temporal accepted it.
+func (s *Service) poll(ctx context.Context, done func() (bool, error)) error {
 	deadline := time.Now().Add(s.appearWait)
 	for {
-		st, err := s.store.Run(ctx, id)
-		if err == nil {
-			return st, nil
-		}
-		if !errors.Is(err, store.ErrNotFound) {
-			return domain.RunStatus{}, &Error{Kind: KindUnavailable, Msg: "read roll-in " + id, Err: err}
-		}
-		if time.Now().After(deadline) {
-			return domain.RunStatus{}, nil
+		ok, err := done()
+		if ok || err != nil || time.Now().After(deadline) {
+			return err
 		}
 		select {
 		case <-ctx.Done():
-			return domain.RunStatus{}, ctx.Err()
+			return ctx.Err()
 		case <-time.After(50 * time.Millisecond):
 		}
 	}

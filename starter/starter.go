@@ -39,4 +39,7 @@ type API interface {
 	Services(ctx context.Context, p Principal) ([]domain.Service, error)
 	Service(ctx context.Context, p Principal, key string) (domain.Service, error)
 	Municipalities(ctx context.Context, p Principal, f store.MunicipalityFilter) (items []domain.Municipality, next string, err error)
+	StartCampaign(ctx context.Context, p Principal, req CampaignRequest) (progress domain.CampaignProgress, created bool, err error)
+	Campaign(ctx context.Context, p Principal, id string) (domain.CampaignProgress, error)
+	ActOnCampaign(ctx context.Context, p Principal, id, action, reason string) (domain.CampaignProgress, error)
 }

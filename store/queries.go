@@ -237,3 +237,40 @@ func (w *where) sql() string {
 func escapeLike(s string) string {
 	return strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`).Replace(s)
 }
+
+// ---- campaigns ------------------------------------------------------------------------
+
+// upsertCampaignSQL writes a campaign's snapshot only if it is newer than the stored one,
+// so a replayed or reordered write from the campaign workflow changes nothing.
+const upsertCampaignSQL = `
+INSERT INTO campaigns (id, service, selector, state, total, started, existing, failed, reason,
+	created_by, created_at, updated_at, seq)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
+ON CONFLICT (id) DO UPDATE SET
+	state      = EXCLUDED.state,
+	total      = EXCLUDED.total,
+	started    = EXCLUDED.started,
+	existing   = EXCLUDED.existing,
+	failed     = EXCLUDED.failed,
+	reason     = EXCLUDED.reason,
+	updated_at = EXCLUDED.updated_at,
+	seq        = EXCLUDED.seq
+WHERE campaigns.seq < EXCLUDED.seq`
+
+const addCampaignRunsSQL = `
+INSERT INTO campaign_runs (campaign_id, run_id)
+SELECT $1, unnest($2::text[])
+ON CONFLICT DO NOTHING`
+
+const campaignSQL = `
+SELECT id, service, selector, state, total, started, existing, failed, reason,
+	created_by, created_at, updated_at, seq
+FROM campaigns WHERE id = $1`
+
+// campaignRunCountsSQL counts a campaign's roll-ins by state and stage; a member without a
+// run row yet (not started, or not yet written) counts as pending.
+const campaignRunCountsSQL = `
+SELECT coalesce(r.state, 'pending'), coalesce(r.stage, ''), count(*)
+FROM campaign_runs cr LEFT JOIN runs r ON r.id = cr.run_id
+WHERE cr.campaign_id = $1
+GROUP BY 1, 2`

@@ -32,6 +32,7 @@ func New(c client.Client, taskQueue string, acts *activities.Activities, opts Op
 		WorkerStopTimeout: opts.StopTimeout,
 	})
 	w.RegisterWorkflowWithOptions(workflows.RollIn, workflow.RegisterOptions{Name: workflows.WorkflowRollIn})
+	w.RegisterWorkflowWithOptions(workflows.Campaign, workflow.RegisterOptions{Name: workflows.WorkflowCampaign})
 	acts.Register(w)
 	return w
 }

@@ -55,10 +55,14 @@ type Signatures struct {
 	Countersigned string `json:"countersigned,omitempty"`
 }
 
-// Notice is a message to a person about a run (reminder, escalation, announcement).
+// Notice is a message to a person about a run: that it waits for them, a reminder, an
+// escalation. Action and Step say what the person is to do, so that a receiving system
+// (or the simulator's autopilot) can act on it.
 type Notice struct {
 	Recipient domain.Role `json:"recipient"`
 	Kind      string      `json:"kind"`
+	Action    string      `json:"action,omitempty"`
+	Step      string      `json:"step,omitempty"`
 	Subject   string      `json:"subject"`
 	Body      string      `json:"body"`
 }

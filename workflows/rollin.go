@@ -301,6 +301,9 @@ func (r *rollIn) runHuman(s *step) error {
 	r.setStep(s, domain.StepWaiting, s.status.LastError)
 	r.event("rollin", domain.RoleSystem, "waiting", s.def.Name, "", fmt.Sprintf("waiting for %s: %s", s.def.Role, s.def.Action))
 	r.persist()
+	if r.inbox == nil { // tell the person, unless they acted already
+		r.notify(s, "waiting", s.def.Role)
+	}
 
 	a, err := r.awaitPerson(s)
 	if err != nil {
@@ -372,6 +375,8 @@ func (r *rollIn) notify(s *step, kind string, to domain.Role) {
 	notice := &Notice{
 		Recipient: to,
 		Kind:      kind,
+		Action:    s.def.Action,
+		Step:      s.def.Name,
 		Subject:   fmt.Sprintf("Roll-in %s: %s wartet seit %s", r.id, s.def.Name, s.status.UpdatedAt.Format("02.01.2006")),
 		Body:      fmt.Sprintf("Der Schritt %s wartet auf %s (%s).", s.def.Name, s.def.Role, s.def.Action),
 	}
@@ -383,8 +388,10 @@ func (r *rollIn) notify(s *step, kind string, to domain.Role) {
 		// A lost reminder must not stop the run; the audit log shows it.
 		detail = "not sent: " + errMessage(err)
 	}
-	r.event("rollin", domain.RoleSystem, kind, s.def.Name, "", detail)
-	r.persist()
+	r.event("rollin", domain.RoleSystem, "notice-"+kind, s.def.Name, "", detail)
+	if kind != "waiting" { // the waiting notice's entry rides along with the next transition
+		r.persist()
+	}
 }
 
 func (r *rollIn) runActivationDate(s *step) error {
@@ -504,14 +511,7 @@ func (r *rollIn) event(actor string, role domain.Role, action, stepName, reason,
 func (r *rollIn) persist() {
 	r.seq++
 	snap := domain.RunSnapshot{Status: r.status(), Events: r.events}
-	ctx := workflow.WithLocalActivityOptions(r.ctx, workflow.LocalActivityOptions{
-		StartToCloseTimeout: 10 * time.Second,
-		RetryPolicy: &temporal.RetryPolicy{
-			InitialInterval:    time.Second,
-			BackoffCoefficient: 2,
-			MaximumInterval:    30 * time.Second,
-		},
-	})
+	ctx := workflow.WithLocalActivityOptions(r.ctx, persistOptions)
 	if err := workflow.ExecuteLocalActivity(ctx, ActivityPersistRun, snap).Get(ctx, nil); err != nil {
 		r.logger.Error("persist run", "error", err) // only when the workflow itself is being torn down
 		return

@@ -79,6 +79,19 @@ func (f *fakes) callCount(name string) int {
 	return len(f.calls[name])
 }
 
+// notices returns the Notify calls of one kind (waiting, reminder, escalation).
+func (f *fakes) notices(kind string) []CallInput {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var out []CallInput
+	for _, c := range f.calls[ActivityNotify] {
+		if c.Notice.Kind == kind {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
 func (f *fakes) audit(action string) []domain.AuditEvent {
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -217,7 +230,12 @@ func TestRollInHappyPath(t *testing.T) {
 		require.False(t, keys[key], "idempotency key %s used twice", key)
 		keys[key] = true
 	}
-	require.Zero(t, b.fakes.callCount(ActivityNotify), "nobody waited long enough to be reminded")
+	require.Empty(t, b.fakes.notices("reminder"), "nobody waited long enough to be reminded")
+	waiting := b.fakes.notices("waiting")
+	require.Len(t, waiting, 5, "each human step told its person once")
+	require.Equal(t, domain.RolePM, waiting[2].Notice.Recipient)
+	require.Equal(t, ActionCountersignAgreement, waiting[2].Notice.Action)
+	require.Equal(t, StepCountersign, waiting[2].Notice.Step)
 
 	// Later calls see what earlier ones created.
 	tenantCall := b.fakes.calls[ActivityRunTestSubmission][0]
@@ -406,16 +424,17 @@ func TestRollInRemindsAndEscalates(t *testing.T) {
 	st := b.run()
 
 	require.Equal(t, domain.RunLive, st.State)
-	require.Equal(t, 2, b.fakes.callCount(ActivityNotify))
-	reminder, escalation := b.fakes.calls[ActivityNotify][0], b.fakes.calls[ActivityNotify][1]
+	require.Len(t, b.fakes.notices("reminder"), 1)
+	require.Len(t, b.fakes.notices("escalation"), 1)
+	reminder, escalation := b.fakes.notices("reminder")[0], b.fakes.notices("escalation")[0]
 	require.Equal(t, "reminder", reminder.Notice.Kind)
 	require.Equal(t, domain.RoleMunicipality, reminder.Notice.Recipient)
 	require.Equal(t, "escalation", escalation.Notice.Kind)
 	require.Equal(t, domain.RolePM, escalation.Notice.Recipient)
 	require.NotEqual(t, reminder.IdempotencyKey, escalation.IdempotencyKey)
 
-	r := b.fakes.audit("reminder")
-	e := b.fakes.audit("escalation")
+	r := b.fakes.audit("notice-reminder")
+	e := b.fakes.audit("notice-escalation")
 	require.Len(t, r, 1)
 	require.Len(t, e, 1)
 	require.Equal(t, 7*24*time.Hour, e[0].At.Sub(r[0].At), "escalation follows the reminder by a week")
