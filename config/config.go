@@ -91,6 +91,15 @@ type Simulators struct {
 	Latency    time.Duration `mapstructure:"latency"`
 	ErrorRate  float64       `mapstructure:"error_rate"`
 	RoutingLag int           `mapstructure:"routing_lag"`
+	Autopilot  Autopilot     `mapstructure:"autopilot"`
+}
+
+// Autopilot lets the municipality simulator play every human step (the municipality's and
+// the countersignature) through the normal actions, so campaigns run to live unattended.
+type Autopilot struct {
+	Enabled         bool          `mapstructure:"enabled"`
+	Delay           time.Duration `mapstructure:"delay"`
+	TestFailureRate float64       `mapstructure:"test_failure_rate"`
 }
 
 // MaxTestPoll keeps the test submission's polling well inside its 30 s heartbeat timeout.
@@ -103,29 +112,32 @@ type Log struct {
 
 // defaults are the built-in values: a single-machine development set-up.
 var defaults = map[string]any{
-	"http.addr":                     "127.0.0.1:8080",
-	"data_dir":                      ".rollin",
-	"database.url":                  "postgres://postgres@localhost:5432/rollin?sslmode=disable",
-	"temporal.address":              "",
-	"temporal.namespace":            "default",
-	"temporal.task_queue":           "rollin",
-	"temporal.embedded_port":        7233,
-	"process.reminder_after_days":   7,
-	"process.escalation_after_days": 14,
-	"process.call_attempts":         5,
-	"process.retry_initial":         time.Second,
-	"process.retry_max":             time.Minute,
-	"process.routing_poll":          10 * time.Minute,
-	"process.routing_deadline":      72 * time.Hour,
-	"process.test_poll":             2 * time.Second,
-	"systems.provider_url":          "",
-	"systems.state_url":             "",
-	"systems.municipality_url":      "",
-	"systems.timeout":               10 * time.Second,
-	"simulators.latency":            time.Duration(0),
-	"simulators.error_rate":         0.0,
-	"simulators.routing_lag":        0,
-	"log.level":                     "info",
+	"http.addr":                              "127.0.0.1:8080",
+	"data_dir":                               ".rollin",
+	"database.url":                           "postgres://postgres@localhost:5432/rollin?sslmode=disable",
+	"temporal.address":                       "",
+	"temporal.namespace":                     "default",
+	"temporal.task_queue":                    "rollin",
+	"temporal.embedded_port":                 7233,
+	"process.reminder_after_days":            7,
+	"process.escalation_after_days":          14,
+	"process.call_attempts":                  5,
+	"process.retry_initial":                  time.Second,
+	"process.retry_max":                      time.Minute,
+	"process.routing_poll":                   10 * time.Minute,
+	"process.routing_deadline":               72 * time.Hour,
+	"process.test_poll":                      2 * time.Second,
+	"systems.provider_url":                   "",
+	"systems.state_url":                      "",
+	"systems.municipality_url":               "",
+	"systems.timeout":                        10 * time.Second,
+	"simulators.latency":                     time.Duration(0),
+	"simulators.error_rate":                  0.0,
+	"simulators.routing_lag":                 0,
+	"simulators.autopilot.enabled":           false,
+	"simulators.autopilot.delay":             2 * time.Second,
+	"simulators.autopilot.test_failure_rate": 0.0,
+	"log.level":                              "info",
 }
 
 // flagKeys maps command-line flags to configuration keys.
@@ -261,6 +273,12 @@ func (c Config) Validate() error {
 	}
 	if c.Simulators.ErrorRate < 0 || c.Simulators.ErrorRate > 1 {
 		return &KeyError{"simulators.error_rate", fmt.Sprintf("%v is not between 0 and 1", c.Simulators.ErrorRate)}
+	}
+	if r := c.Simulators.Autopilot.TestFailureRate; r < 0 || r > 1 {
+		return &KeyError{"simulators.autopilot.test_failure_rate", fmt.Sprintf("%v is not between 0 and 1", r)}
+	}
+	if c.Simulators.Autopilot.Delay < 0 {
+		return &KeyError{"simulators.autopilot.delay", "must not be negative"}
 	}
 	if c.Simulators.Latency < 0 || c.Simulators.RoutingLag < 0 {
 		return &KeyError{"simulators", "latency and routing_lag must not be negative"}

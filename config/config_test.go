@@ -31,6 +31,17 @@ func TestDefaults(t *testing.T) {
 	require.Equal(t, "", cfg.Temporal.Address, "empty: dev runs the embedded server")
 	require.Equal(t, 7, cfg.Process.ReminderAfterDays)
 	require.Equal(t, 72*time.Hour, cfg.Process.RoutingDeadline)
+	require.False(t, cfg.Simulators.Autopilot.Enabled)
+}
+
+func TestAutopilotFromEnv(t *testing.T) {
+	t.Setenv("ROLLIN_SIMULATORS_AUTOPILOT_ENABLED", "true")
+	t.Setenv("ROLLIN_SIMULATORS_AUTOPILOT_DELAY", "0s")
+	cfg, err := load(t, "simulators: {autopilot: {test_failure_rate: 0.1}}")
+	require.NoError(t, err)
+	require.True(t, cfg.Simulators.Autopilot.Enabled)
+	require.Zero(t, cfg.Simulators.Autopilot.Delay)
+	require.Equal(t, 0.1, cfg.Simulators.Autopilot.TestFailureRate)
 }
 
 func TestPrecedenceFileEnvFlag(t *testing.T) {
@@ -72,6 +83,7 @@ func TestBadValuesNameTheKey(t *testing.T) {
 		"bad duration":        {"process: {retry_max: soon}", "process.retry_max"},
 		"log level":           {"log: {level: loud}", "log.level"},
 		"test poll too long":  {"process: {test_poll: 45s}", "process.test_poll"},
+		"autopilot failures":  {"simulators: {autopilot: {test_failure_rate: 2}}", "simulators.autopilot.test_failure_rate"},
 		"unquoted ARS":        {`auth: {tokens: [{name: a, role: municipality, token: "0123456789abcdef", ars: 055150000000}]}`, "auth.tokens[0].ars"},
 	}
 	for name, tc := range tests {
