@@ -153,6 +153,11 @@ type Notification struct {
 	Kind       string `json:"kind"`      // waiting, reminder, escalation or announcement
 	Subject    string `json:"subject"`
 	Body       string `json:"body"`
+	// Action and Step name what the run waits for, e.g. sign-agreement at
+	// framework-agreement. A waiting notice must carry both, and its Recipient must be
+	// the one who takes the action (pm for countersign-agreement, else municipality).
+	Action string `json:"action,omitempty"`
+	Step   string `json:"step,omitempty"`
 }
 
 // Notify sends the notification. A repeated call with the same idemKey sends nothing new,

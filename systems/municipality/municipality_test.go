@@ -1,6 +1,7 @@
 package municipality_test
 
 import (
+	"fmt"
 	"net/http"
 	"testing"
 	"time"
@@ -147,4 +148,53 @@ func TestTimeoutIsRetryable(t *testing.T) {
 	requireSystemError(t, err, 0, true)
 	require.Eventually(t, func() bool { return srv.Sim.Counters().Requests["POST /v1/destinations"] == 1 },
 		5*time.Second, 10*time.Millisecond)
+}
+
+func TestNotifyWaiting(t *testing.T) {
+	t.Parallel()
+	c, srv := setup(t, simulator.Config{}, nil)
+	n := municipality.Notification{ARS: ars, ServiceKey: service,
+		Recipient: municipality.RecipientMunicipality, Kind: municipality.NoticeWaiting,
+		Action: "sign-agreement", Step: "framework-agreement",
+		Subject: "Rahmenvereinbarung wartet", Body: "Bitte unterschreiben Sie die Rahmenvereinbarung."}
+	callOff := n
+	callOff.Step = "call-off"
+	countersign := n
+	countersign.Recipient, countersign.Action, countersign.Step = municipality.RecipientPM, "countersign-agreement", "countersign"
+
+	require.NoError(t, c.Notify(t.Context(), "w-framework", n))
+	require.NoError(t, c.Notify(t.Context(), "w-framework", n)) // replay
+	require.NoError(t, c.Notify(t.Context(), "w-call-off", callOff))
+	require.NoError(t, c.Notify(t.Context(), "w-countersign", countersign))
+	require.Equal(t, map[string]int{
+		"notify municipality waiting framework-agreement " + ars + "/" + service: 1,
+		"notify municipality waiting call-off " + ars + "/" + service:            1,
+		"notify pm waiting countersign " + ars + "/" + service:                   1,
+	}, srv.Sim.Counters().Effects)
+
+	tests := []struct {
+		name      string
+		mutate    func(*municipality.Notification)
+		wantField string
+	}{
+		{"no action", func(n *municipality.Notification) { n.Action = "" }, "action"},
+		{"no step", func(n *municipality.Notification) { n.Step = "" }, "step"},
+		{"unknown action", func(n *municipality.Notification) { n.Action = "sign" }, "action"},
+		{"wrong recipient", func(n *municipality.Notification) { n.Recipient = municipality.RecipientPM }, "recipient"},
+		{"malformed step", func(n *municipality.Notification) { n.Step = "Framework Agreement" }, "step"},
+	}
+	for i, tt := range tests {
+		bad := n
+		tt.mutate(&bad)
+		err := c.Notify(t.Context(), fmt.Sprintf("bad-%d", i), bad)
+		e := requireSystemError(t, err, 422, false)
+		require.Contains(t, e.Problem.Detail, tt.wantField, tt.name)
+	}
+
+	// Reminders and escalations may name the action and step; the pm is told about the
+	// municipality's step.
+	escalation := n
+	escalation.Kind, escalation.Recipient = municipality.NoticeEscalation, municipality.RecipientPM
+	require.NoError(t, c.Notify(t.Context(), "escalation", escalation))
+	require.Equal(t, 1, srv.Sim.Counters().Effects["notify pm escalation framework-agreement "+ars+"/"+service])
 }

@@ -44,6 +44,8 @@ type notificationIn struct {
 	Kind       string `json:"kind"`
 	Subject    string `json:"subject"`
 	Body       string `json:"body"`
+	Action     string `json:"action,omitempty"`
+	Step       string `json:"step,omitempty"`
 }
 
 func (s *Sim) createDestination(_ *http.Request, body []byte) reply {
@@ -127,22 +129,48 @@ func (s *Sim) fileAgreement(_ *http.Request, body []byte) reply {
 	return reply{status: http.StatusCreated, body: created{ID: s.newID()}}
 }
 
-func (s *Sim) notify(_ *http.Request, body []byte) reply {
+func (s *Sim) notify(r *http.Request, body []byte) reply {
 	var in notificationIn
 	if rep, ok := decodeBody(body, &in); !ok {
 		return rep
 	}
-	if msg := firstInvalid(
+	msg := firstInvalid(
 		checkARS("ars", in.ARS),
 		checkServiceKey("serviceKey", in.ServiceKey),
 		checkOneOf("recipient", in.Recipient, "municipality", "pm"),
 		checkOneOf("kind", in.Kind, "waiting", "reminder", "escalation", "announcement"),
 		required("subject", in.Subject),
 		required("body", in.Body),
-	); msg != "" {
+	)
+	if msg == "" && in.Kind == "waiting" {
+		// A waiting notice tells the person what to do: the action and the step.
+		msg = firstInvalid(required("action", in.Action), required("step", in.Step))
+	}
+	if msg == "" && in.Action != "" {
+		msg = checkOneOf("action", in.Action, autopilotSign, autopilotCountersign, autopilotConnection, autopilotConfirmTest)
+	}
+	if msg == "" && in.Kind == "waiting" && autopilotRoles[in.Action] != in.Recipient {
+		msg = "recipient: " + in.Action + " is taken by " + autopilotRoles[in.Action] + ", got " + quote(in.Recipient)
+	}
+	if msg == "" && in.Step != "" {
+		msg = checkStep("step", in.Step)
+	}
+	if msg != "" {
 		return invalid(msg)
 	}
-	s.effect("notify "+in.Recipient+" "+in.Kind, in.ARS+"/"+in.ServiceKey)
+	op := "notify " + in.Recipient + " " + in.Kind
+	if in.Step != "" {
+		op += " " + in.Step
+	}
+	s.effect(op, in.ARS+"/"+in.ServiceKey)
+	// Only a new notification gets here (a replayed key answers the stored reply), so the
+	// autopilot sees each notice once. Handle only queues it: the answer does not wait.
+	if s.autopilot != nil {
+		s.autopilot.Handle(AutopilotNotice{
+			Key: r.Header.Get("Idempotency-Key"), ARS: in.ARS, Service: in.ServiceKey,
+			Recipient: in.Recipient, Kind: in.Kind, Action: in.Action, Step: in.Step,
+		})
+	}
 	// 202: the message is queued for delivery, as a mail gateway would answer.
 	return reply{status: http.StatusAccepted, body: created{ID: s.newID()}}
 }

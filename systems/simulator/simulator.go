@@ -96,7 +96,8 @@ type Counters struct {
 	// send-test-submission, switch-to-production (provider); create-portal-link,
 	// activate-portal-link, confirm-dvdv, configure-payment (state); create-destination,
 	// file-agreement <kind> (subject just the ARS for framework), notify <recipient>
-	// <kind> (municipality).
+	// <kind> [<step>] (municipality; the step where the notification names one, so the
+	// waiting notices of different steps are different effects).
 	Effects map[string]int `json:"effects"`
 	// Keys is the number of distinct idempotency keys seen.
 	Keys int `json:"keys"`
@@ -128,6 +129,7 @@ type Sim struct {
 	links        map[string]*link
 	routing      map[routeKey]*routeEntry
 	destinations map[string]*destination
+	autopilot    *Autopilot
 }
 
 // stored is the answer kept for an idempotency key and the fingerprint of the request
@@ -236,6 +238,16 @@ func (s *Sim) ClearRejections() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	clear(s.rejections)
+}
+
+// SetAutopilot makes the municipality simulator hand every new (not replayed)
+// notification to a; the autopilot acts on the waiting notices, after its delay and
+// without holding up the answer. nil detaches it. The caller owns a and stops it (before
+// whatever its Actor uses goes away). Other kinds of simulator receive no notifications.
+func (s *Sim) SetAutopilot(a *Autopilot) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.autopilot = a
 }
 
 // Counters returns a copy of the counters.

@@ -10,7 +10,11 @@ import (
 // The checks below return "" for a valid value or a message that starts with the field's
 // JSON name, which becomes the problem detail; firstInvalid picks the first message.
 
-var dvdvOrgKey = regexp.MustCompile(`^[A-Za-z]{3}[0-9]{12}$`)
+// dvdvOrgKey accepts the DVDV organisation key with or without the colon after the
+// prefix ("dvd:055150000000"), as Rollin's questionnaire does.
+var dvdvOrgKey = regexp.MustCompile(`^[A-Za-z]{3}:?[0-9]{12}$`)
+
+var stepName = regexp.MustCompile(`^[a-z][a-z0-9-]*$`)
 
 func firstInvalid(msgs ...string) string {
 	for _, m := range msgs {
@@ -68,6 +72,13 @@ func checkOneOf(field, v string, allowed ...string) string {
 func checkOrgKey(field, v string) string {
 	if !dvdvOrgKey.MatchString(v) {
 		return field + ": want a DVDV organisation key (3 letters and 12 digits), got " + quote(v)
+	}
+	return ""
+}
+
+func checkStep(field, v string) string {
+	if !stepName.MatchString(v) {
+		return field + ": want a step name (lower case letters, digits and -), got " + quote(v)
 	}
 	return ""
 }
