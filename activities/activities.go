@@ -281,7 +281,8 @@ func (a *Activities) Notify(ctx context.Context, in workflows.CallInput) (workfl
 	}
 	err := a.Municipality.Notify(ctx, in.IdempotencyKey, municipality.Notification{
 		ARS: string(in.Context.Municipality.ARS), ServiceKey: string(in.Context.Service.Key),
-		Recipient: string(in.Notice.Recipient), Kind: in.Notice.Kind, Subject: in.Notice.Subject, Body: in.Notice.Body,
+		Recipient: string(in.Notice.Recipient), Kind: in.Notice.Kind, Action: in.Notice.Action, Step: in.Notice.Step,
+		Subject: in.Notice.Subject, Body: in.Notice.Body,
 	})
 	if err != nil {
 		return workflows.CallResult{}, classify(ctx, err)
