@@ -195,7 +195,7 @@ func (s *Server) listRuns(w http.ResponseWriter, r *http.Request, p starter.Prin
 	}
 	items, next, err := s.starter.List(r.Context(), p, store.RunFilter{
 		State: q.Get("state"), Stage: q.Get("stage"), Service: q.Get("service"),
-		Land: q.Get("land"), Kreis: q.Get("kreis"), Limit: limit, Cursor: q.Get("cursor"),
+		Land: q.Get("land"), Kreis: q.Get("kreis"), Step: q.Get("step"), Limit: limit, Cursor: q.Get("cursor"),
 	})
 	if err != nil {
 		return err

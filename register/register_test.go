@@ -240,3 +240,51 @@ func TestKreise(t *testing.T) {
 	}
 	require.Equal(t, []domain.ARS{"070009999999", "130009999999"}, outside)
 }
+
+func TestParseKreiseSharedFile(t *testing.T) {
+	t.Parallel()
+	f, err := os.Open(sharedDir + "kreise-2019-destatis.csv")
+	require.NoError(t, err)
+	defer f.Close()
+	res, err := register.ParseKreise(f)
+	require.NoError(t, err)
+	require.Empty(t, res.Rejected)
+	require.Len(t, res.Kreise, 401)
+	embedded, err := register.Kreise()
+	require.NoError(t, err)
+	require.Equal(t, embedded, res.Kreise)
+	require.Equal(t, "01", res.Kreise[0].Land())
+}
+
+func TestParseKreiseRejections(t *testing.T) {
+	t.Parallel()
+	const kreisHeader = "\uFEFFAGS;type;name;NUTS3;area_km2;population\n"
+	in := kreisHeader +
+		"01001;Kreisfreie Stadt;Flensburg, Stadt;DEF01;56.73;89504\n" + // line 2
+		"0100;Kreisfreie Stadt;Kiel;DEF02;118.65;247548\n" + // 3: short key
+		"01003;Kreisfreie Stadt;;DEF03;214.19;217198\n" + // 4: no name
+		"01004;Kreisfreie Stadt;Neumünster;DEF04;71.66;viele\n" + // 5: population
+		"01001;Kreisfreie Stadt;Flensburg again;DEF01;56.73;89504\n" + // 6: duplicate
+		"01051;Kreis;Dithmarschen\n" + // 7: short row
+		"01053;Kreis;Herzogtum Lauenburg;DEF06;1263.07;197264\n" // 8
+	res, err := register.ParseKreise(strings.NewReader(in))
+	require.NoError(t, err)
+	require.Equal(t, []register.Kreis{
+		{Key: "01001", Name: "Flensburg, Stadt", Type: "Kreisfreie Stadt", NUTS3: "DEF01", Population: 89504},
+		{Key: "01053", Name: "Herzogtum Lauenburg", Type: "Kreis", NUTS3: "DEF06", Population: 197264},
+	}, res.Kreise)
+	require.Equal(t, []register.Rejection{
+		{Line: 3, Reason: `AGS "0100": want a 5-digit Kreis key`},
+		{Line: 4, Reason: "Kreis 01003: name is empty"},
+		{Line: 5, Reason: `Kreis 01004: population "viele": not a whole number`},
+		{Line: 6, Reason: "Kreis 01001: duplicate of line 2"},
+		{Line: 7, Reason: "want 6 fields as in the header, got 3"},
+	}, res.Rejected)
+
+	_, err = register.ParseKreise(strings.NewReader("AGS;name\n01001;Flensburg\n"))
+	require.ErrorContains(t, err, "lacks column(s) type, NUTS3, population")
+	_, err = register.ParseKreise(strings.NewReader(""))
+	require.ErrorContains(t, err, "empty Kreis list")
+	_, err = register.ParseKreise(&failingReader{data: kreisHeader})
+	require.ErrorIs(t, err, errDisk)
+}

@@ -341,10 +341,19 @@ func checkRunFilter(f store.RunFilter) error {
 		return refuse(KindInvalid, "land: %q is not a 2-digit Land key", f.Land)
 	case f.Kreis != "" && !digits(f.Kreis, 5):
 		return refuse(KindInvalid, "kreis: %q is not a 5-digit Kreis key", f.Kreis)
+	case f.Step != "" && !knownStep(f.Step):
+		return refuse(KindInvalid, "step: %q is not a step of the roll-in process (e.g. file-agreement, tenant, test-submission)", f.Step)
 	case f.Limit < 0 || f.Limit > 1000:
 		return refuse(KindInvalid, "limit: %d is not between 1 and 1000", f.Limit)
 	}
 	return nil
+}
+
+// knownStep reports whether name is a step of the process, so that a misspelt step filter
+// is refused instead of silently matching nothing.
+func knownStep(name string) bool {
+	_, ok := workflows.StepByName(name)
+	return ok
 }
 
 func digits(s string, n int) bool {

@@ -23,23 +23,6 @@ func createDatabaseSQL(name string) string {
 const serviceColumns = `key, name, provider, fachverfahren, transports, payment_required,
 	user_account_required, dpa_required, lands, activation_dates, costs, contacts`
 
-const upsertServiceSQL = `
-INSERT INTO services (` + serviceColumns + `, updated_at)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, now())
-ON CONFLICT (key) DO UPDATE SET
-	name                  = EXCLUDED.name,
-	provider              = EXCLUDED.provider,
-	fachverfahren         = EXCLUDED.fachverfahren,
-	transports            = EXCLUDED.transports,
-	payment_required      = EXCLUDED.payment_required,
-	user_account_required = EXCLUDED.user_account_required,
-	dpa_required          = EXCLUDED.dpa_required,
-	lands                 = EXCLUDED.lands,
-	activation_dates      = EXCLUDED.activation_dates,
-	costs                 = EXCLUDED.costs,
-	contacts              = EXCLUDED.contacts,
-	updated_at            = now()`
-
 const serviceSQL = `SELECT ` + serviceColumns + ` FROM services WHERE key = $1`
 
 const servicesSQL = `SELECT ` + serviceColumns + ` FROM services ORDER BY key`
@@ -193,7 +176,7 @@ func runsSQL(f RunFilter, limit int) (string, []any) {
 	var w where
 	for _, c := range []struct{ column, value string }{
 		{"state", f.State}, {"stage", f.Stage}, {"service", f.Service},
-		{"land", f.Land}, {"kreis", f.Kreis}, {"ars", f.ARS},
+		{"land", f.Land}, {"kreis", f.Kreis}, {"ars", f.ARS}, {"waiting_step", f.Step},
 	} {
 		if c.value != "" {
 			w.add(c.column+" = ?", c.value)
@@ -274,3 +257,55 @@ SELECT coalesce(r.state, 'pending'), coalesce(r.stage, ''), count(*)
 FROM campaign_runs cr LEFT JOIN runs r ON r.id = cr.run_id
 WHERE cr.campaign_id = $1
 GROUP BY 1, 2`
+
+// ---- imports (register hierarchy, catalogue) ------------------------------------------
+
+// importServiceSQL upserts one Steckbrief, touching the row only when a field differs, and
+// returns a row only when it wrote one: inserted is true for a new key (xmax = 0 marks a
+// freshly inserted row). No row back means the stored Steckbrief was identical.
+const importServiceSQL = `
+INSERT INTO services AS s (` + serviceColumns + `, updated_at)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, now())
+ON CONFLICT (key) DO UPDATE SET
+	name                  = EXCLUDED.name,
+	provider              = EXCLUDED.provider,
+	fachverfahren         = EXCLUDED.fachverfahren,
+	transports            = EXCLUDED.transports,
+	payment_required      = EXCLUDED.payment_required,
+	user_account_required = EXCLUDED.user_account_required,
+	dpa_required          = EXCLUDED.dpa_required,
+	lands                 = EXCLUDED.lands,
+	activation_dates      = EXCLUDED.activation_dates,
+	costs                 = EXCLUDED.costs,
+	contacts              = EXCLUDED.contacts,
+	updated_at            = now()
+WHERE (s.name, s.provider, s.fachverfahren, s.transports, s.payment_required,
+		s.user_account_required, s.dpa_required, s.lands, s.activation_dates, s.costs, s.contacts)
+	IS DISTINCT FROM
+	(EXCLUDED.name, EXCLUDED.provider, EXCLUDED.fachverfahren, EXCLUDED.transports,
+		EXCLUDED.payment_required, EXCLUDED.user_account_required, EXCLUDED.dpa_required,
+		EXCLUDED.lands, EXCLUDED.activation_dates, EXCLUDED.costs, EXCLUDED.contacts)
+RETURNING (xmax = 0) AS inserted`
+
+// mergeKreiseSQL upserts the Kreise given as parallel arrays in one statement, touching a
+// row only when a field differs, and counts inserts and updates like mergeImportSQL.
+const mergeKreiseSQL = `
+WITH merged AS (
+	INSERT INTO kreise AS k (key, name, type, land)
+	SELECT key, name, type, left(key, 2)
+	FROM unnest($1::text[], $2::text[], $3::text[]) AS i(key, name, type)
+	ON CONFLICT (key) DO UPDATE SET
+		name       = EXCLUDED.name,
+		type       = EXCLUDED.type,
+		land       = EXCLUDED.land,
+		updated_at = now()
+	WHERE (k.name, k.type, k.land) IS DISTINCT FROM (EXCLUDED.name, EXCLUDED.type, EXCLUDED.land)
+	RETURNING (xmax = 0) AS inserted
+)
+SELECT count(*) FILTER (WHERE inserted), count(*) FILTER (WHERE NOT inserted) FROM merged`
+
+// kreiseSQL lists the Kreise, of one Land when $1 is not empty, in key order.
+const kreiseSQL = `
+SELECT key, name, type, land FROM kreise
+WHERE $1 = '' OR land = $1
+ORDER BY key`

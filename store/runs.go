@@ -19,6 +19,9 @@ type RunFilter struct {
 	Land    string // 2-digit Land key
 	Kreis   string // 5-digit Kreis key
 	ARS     string // one municipality, e.g. for its own staff
+	// Step is the step the run waits on: the step with the open incident, or the human
+	// step waiting for a person (the run's waiting_for.step), e.g. "tenant".
+	Step string
 	// Limit is the page size: 0 means 100, at most 1000.
 	Limit int
 	// Cursor is the next value of the previous page; empty for the first page.

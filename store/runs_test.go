@@ -223,7 +223,14 @@ func TestRunsFiltersAndPaging(t *testing.T) {
 			func(_ string, st domain.RunStatus) bool {
 				return st.ARS.Land() == "05" && st.Service == gewerbe && st.State == domain.RunRunning
 			}, 2},
+		{"step", store.RunFilter{Step: "calloff"}, func(_ string, st domain.RunStatus) bool {
+			return st.WaitingFor != nil && st.WaitingFor.Step == "calloff"
+		}, 4},
+		{"step and service", store.RunFilter{Step: "calloff", Service: string(gewerbe)}, func(_ string, st domain.RunStatus) bool {
+			return st.WaitingFor != nil && st.WaitingFor.Step == "calloff" && st.Service == gewerbe
+		}, 2},
 		{"nothing", store.RunFilter{State: "live"}, func(string, domain.RunStatus) bool { return false }, 0},
+		{"no run on the step", store.RunFilter{Step: "tenant"}, func(string, domain.RunStatus) bool { return false }, 0},
 	}
 	for _, tt := range tests {
 		for _, limit := range []int{1, 2, 5, 1000} {

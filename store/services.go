@@ -14,32 +14,10 @@ import (
 // UpsertServices stores the Steckbriefe, replacing earlier versions with the same key. It
 // validates every service before writing any and writes all of them in one transaction,
 // so a catalogue load either succeeds completely or leaves the catalogue as it was.
+// ImportServices does the same and also reports what changed.
 func (s *Store) UpsertServices(ctx context.Context, svcs []domain.Service) error {
-	seen := make(map[domain.ServiceKey]bool, len(svcs))
-	for i, svc := range svcs {
-		if err := svc.Validate(); err != nil {
-			return fmt.Errorf("store: service %d of %d: %w: %w", i+1, len(svcs), err, ErrInvalid)
-		}
-		if seen[svc.Key] {
-			return fmt.Errorf("store: service %s listed twice: %w", svc.Key, ErrInvalid)
-		}
-		seen[svc.Key] = true
-	}
-	err := s.inTx(ctx, func(tx pgx.Tx) error {
-		batch := &pgx.Batch{}
-		for _, svc := range svcs {
-			batch.Queue(upsertServiceSQL,
-				string(svc.Key), svc.Name, svc.Provider, nonNil(svc.Fachverfahren),
-				transportStrings(svc.Transports), svc.PaymentRequired, svc.UserAccountRequired,
-				svc.DPARequired, nonNil(svc.Lands), nonNil(svc.ActivationDates), svc.Costs,
-				nonNil(svc.Contacts))
-		}
-		return tx.SendBatch(ctx, batch).Close()
-	})
-	if err != nil {
-		return fmt.Errorf("store: upsert %d services: %w", len(svcs), err)
-	}
-	return nil
+	_, err := s.ImportServices(ctx, svcs)
+	return err
 }
 
 // Service returns the Steckbrief with key, or an error wrapping ErrNotFound.

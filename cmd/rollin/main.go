@@ -1,6 +1,8 @@
 // Command rollin is Rollin's single binary: the development system in one process
 // (`rollin dev`), the worker and API server for real installations (`rollin worker`,
-// `rollin serve`), and a CLI that talks to the API (`rollin start`, `status`, `list`, `act`).
+// `rollin serve`), and a CLI that talks to the API (`rollin start`, `status`, `list`, `act`, and the bulk
+// actions `retry`, `skip`, `cancel`) or loads the register and catalogue into the database
+// (`rollin municipalities import`, `rollin services import`).
 package main
 
 import (
@@ -22,6 +24,8 @@ func main() {
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return cli.Usagef("%v", err) })
 	root.AddCommand(devCommand(), workerCommand(), serveCommand())
 	root.AddCommand(cli.Commands()...)
+	root.AddCommand(cli.BulkCommands()...)
+	root.AddCommand(cli.ImportCommands()...)
 	err := root.Execute()
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "rollin:", err)
