@@ -1,6 +1,7 @@
-// Package cli holds the commands of the rollin binary that talk to a running Rollin API
-// (start, status, list, act), so that they can be tested against a real API without
-// linking the embedded Temporal server of the binary.
+// Package cli holds the commands of the rollin binary that need no embedded Temporal
+// server: the API client commands (start, status, list, act), the bulk operator actions
+// and the register and catalogue imports. Keeping them here lets the integration tests run
+// them against a real API without linking the rollin binary.
 package cli
 
 import (
