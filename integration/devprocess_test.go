@@ -12,6 +12,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -28,7 +29,7 @@ import (
 // devProcess is one `rollin dev` OS process of TestDevRestartKeepsRuns.
 type devProcess struct {
 	cmd    *exec.Cmd
-	output *bytes.Buffer
+	output *lockedBuffer
 	exited chan error
 }
 
@@ -54,7 +55,7 @@ func TestDevRestartKeepsRuns(t *testing.T) {
 	)
 	start := func() *devProcess {
 		t.Helper()
-		p := &devProcess{cmd: exec.Command(bin, "dev"), output: &bytes.Buffer{}, exited: make(chan error, 1)}
+		p := &devProcess{cmd: exec.Command(bin, "dev"), output: &lockedBuffer{}, exited: make(chan error, 1)}
 		p.cmd.Env = env
 		pr, pw := io.Pipe()
 		p.cmd.Stdout, p.cmd.Stderr = pw, pw
@@ -64,7 +65,7 @@ func TestDevRestartKeepsRuns(t *testing.T) {
 			sc := bufio.NewScanner(pr)
 			for sc.Scan() {
 				p.output.WriteString(sc.Text() + "\n")
-				if strings.Contains(sc.Text(), "Rollin dev is running") {
+				if strings.Contains(sc.Text(), "rollin start --service") { // the banner's last line
 					close(ready)
 				}
 			}
@@ -133,6 +134,24 @@ func TestDevRestartKeepsRuns(t *testing.T) {
 	c.act(domain.RoleMunicipality, ars, workflows.ActionConfirmTest, map[string]any{"received": true})
 	st = c.waitFor(ars, func(st domain.RunStatus) bool { return st.State.Final() })
 	require.Equal(t, domain.RunLive, st.State)
+}
+
+// lockedBuffer collects a process's output while the test reads it.
+type lockedBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *lockedBuffer) WriteString(s string) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.buf.WriteString(s)
+}
+
+func (b *lockedBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
 }
 
 // devClient talks to a `rollin dev` process over HTTP.
