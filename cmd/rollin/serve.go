@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"go.uber.org/zap"
 
 	"github.com/rollin-efa/rollin/config"
 )
@@ -17,17 +18,17 @@ func workerCommand() *cobra.Command {
 		Short: "Run a worker (workflows and activities) against temporal.address",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			cfg, log, err := loadConfig(cmd)
+			cfg, log, err := loadClusterConfig(cmd, "rollin worker")
 			if err != nil {
 				return err
 			}
-			if cfg.Temporal.Address == "" {
-				return &config.KeyError{Key: "temporal.address", Msg: "required for rollin worker (only rollin dev embeds a server)"}
-			}
-			for key, url := range map[string]string{"systems.provider_url": cfg.Systems.ProviderURL,
-				"systems.state_url": cfg.Systems.StateURL, "systems.municipality_url": cfg.Systems.MunicipalityURL} {
-				if url == "" {
-					return &config.KeyError{Key: key, Msg: "required for rollin worker"}
+			for _, sys := range []struct{ key, url string }{
+				{"systems.provider_url", cfg.Systems.ProviderURL},
+				{"systems.state_url", cfg.Systems.StateURL},
+				{"systems.municipality_url", cfg.Systems.MunicipalityURL},
+			} {
+				if sys.url == "" {
+					return &config.KeyError{Key: sys.key, Msg: "required for rollin worker"}
 				}
 			}
 			ctx, stop := signalContext()
@@ -59,12 +60,9 @@ func serveCommand() *cobra.Command {
 		Short: "Serve the HTTP API against temporal.address and database.url",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			cfg, log, err := loadConfig(cmd)
+			cfg, log, err := loadClusterConfig(cmd, "rollin serve")
 			if err != nil {
 				return err
-			}
-			if cfg.Temporal.Address == "" {
-				return &config.KeyError{Key: "temporal.address", Msg: "required for rollin serve (only rollin dev embeds a server)"}
 			}
 			if len(cfg.Auth.Tokens) == 0 {
 				return &config.KeyError{Key: "auth.tokens", Msg: "required for rollin serve: nobody could sign in"}
@@ -90,4 +88,17 @@ func serveCommand() *cobra.Command {
 	}
 	config.AddFlags(cmd.Flags())
 	return cmd
+}
+
+// loadClusterConfig loads the configuration of a process that joins an existing Temporal
+// cluster, which therefore needs temporal.address.
+func loadClusterConfig(cmd *cobra.Command, what string) (config.Config, *zap.Logger, error) {
+	cfg, log, err := loadConfig(cmd)
+	if err != nil {
+		return config.Config{}, nil, err
+	}
+	if cfg.Temporal.Address == "" {
+		return config.Config{}, nil, &config.KeyError{Key: "temporal.address", Msg: "required for " + what + " (only rollin dev embeds a server)"}
+	}
+	return cfg, log, nil
 }
