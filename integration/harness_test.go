@@ -85,6 +85,7 @@ type harness struct {
 	acts     *activities.Activities
 	worker   sdkworker.Worker
 	api      *httptest.Server
+	starter  *starter.Service
 	tokens   map[string]string // name → token
 	actionNo int
 }
@@ -145,6 +146,7 @@ func newHarness(t *testing.T, municipalityARS string, simCfg simulator.Config) *
 		"pm": tokens[0].Token, "operator": tokens[1].Token, "municipality": tokens[2].Token, "other": tokens[3].Token,
 	}
 	svc := starter.New(h.client, st, h.queue, fastOptions)
+	h.starter = svc
 	h.api = httptest.NewServer(api.New(svc, tokens, func(context.Context) error { return nil }, h.log))
 	t.Cleanup(h.api.Close)
 	return h

@@ -12,10 +12,10 @@ import (
 
 	"github.com/rollin-efa/rollin/catalog"
 	"github.com/rollin-efa/rollin/config"
+	"github.com/rollin-efa/rollin/devsim"
 	"github.com/rollin-efa/rollin/devtemporal"
 	"github.com/rollin-efa/rollin/register"
 	"github.com/rollin-efa/rollin/store"
-	"github.com/rollin-efa/rollin/systems/simulator"
 )
 
 func devCommand() *cobra.Command {
@@ -53,15 +53,11 @@ func runDev(ctx context.Context, cfg config.Config, log *zap.Logger, cmd *cobra.
 		return err
 	}
 
-	sims, err := startSimulators(&cfg)
+	sims, err := devsim.Start(&cfg)
 	if err != nil {
 		return err
 	}
-	defer func() {
-		for _, s := range sims {
-			_ = s.Close()
-		}
-	}()
+	defer sims.Close()
 
 	address := cfg.Temporal.Address
 	if address == "" {
@@ -91,7 +87,15 @@ func runDev(ctx context.Context, cfg config.Config, log *zap.Logger, cmd *cobra.
 	if err != nil {
 		return err
 	}
-	srv, addr, err := httpServer(cfg, newAPI(cfg, c, st, tokens, log), log)
+	svc := newStarter(cfg, c, st)
+	pilot, err := sims.StartAutopilot(ctx, cfg.Simulators.Autopilot, svc, log)
+	if pilot != nil {
+		defer pilot.Stop() // before the client it acts through closes
+	}
+	if err != nil {
+		return err
+	}
+	srv, addr, err := httpServer(cfg, newAPI(svc, c, st, tokens, log), log)
 	if err != nil {
 		return err
 	}
@@ -124,35 +128,6 @@ func seedDemo(ctx context.Context, st *store.Store, log *zap.Logger) error {
 	return nil
 }
 
-// startSimulators starts a simulator for every system whose URL is not configured and
-// points the configuration at it.
-func startSimulators(cfg *config.Config) ([]*simulator.Server, error) {
-	simCfg := simulator.Config{Latency: cfg.Simulators.Latency, ErrorRate: cfg.Simulators.ErrorRate, RoutingLag: cfg.Simulators.RoutingLag}
-	var started []*simulator.Server
-	for _, sys := range []struct {
-		kind simulator.Kind
-		url  *string
-	}{
-		{simulator.Provider, &cfg.Systems.ProviderURL},
-		{simulator.State, &cfg.Systems.StateURL},
-		{simulator.Municipality, &cfg.Systems.MunicipalityURL},
-	} {
-		if *sys.url != "" {
-			continue
-		}
-		s, err := simulator.Start(sys.kind, simCfg, "")
-		if err != nil {
-			for _, o := range started {
-				_ = o.Close()
-			}
-			return nil, fmt.Errorf("start %s simulator: %w", sys.kind, err)
-		}
-		*sys.url = s.URL
-		started = append(started, s)
-	}
-	return started, nil
-}
-
 // devMunicipality is the municipality the generated municipality token belongs to: Münster.
 const devMunicipality = "055150000000"
 
@@ -161,6 +136,9 @@ func printBanner(cmd *cobra.Command, addr, temporalAddr string, cfg config.Confi
 	fmt.Fprintf(out, "\nRollin dev is running.\n\n  API:        http://%s/api/v1  (health: /healthz, /readyz)\n", addr)
 	fmt.Fprintf(out, "  Temporal:   %s, namespace %s, task queue %s\n", temporalAddr, cfg.Temporal.Namespace, cfg.Temporal.TaskQueue)
 	fmt.Fprintf(out, "  Systems:    provider %s, state %s, municipality %s\n", cfg.Systems.ProviderURL, cfg.Systems.StateURL, cfg.Systems.MunicipalityURL)
+	if ap := cfg.Simulators.Autopilot; ap.Enabled {
+		fmt.Fprintf(out, "  Autopilot:  on: the municipality simulator signs, answers and confirms after %s (test not received: %.0f%%)\n", ap.Delay, 100*ap.TestFailureRate)
+	}
 	fmt.Fprintf(out, "  Data dir:   %s\n\nAuthenticate with \"Authorization: Bearer <token>\"", cfg.DataDir)
 	if generated {
 		fmt.Fprintf(out, " (tokens generated for development, kept in %s):\n", filepath.Join(cfg.DataDir, "tokens.yaml"))

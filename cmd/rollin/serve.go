@@ -75,7 +75,7 @@ func serveCommand() *cobra.Command {
 			}
 			defer st.Close()
 			defer c.Close()
-			srv, addr, err := httpServer(cfg, newAPI(cfg, c, st, cfg.Auth.Tokens, log), log)
+			srv, addr, err := httpServer(cfg, newAPI(newStarter(cfg, c, st), c, st, cfg.Auth.Tokens, log), log)
 			if err != nil {
 				return err
 			}

@@ -138,8 +138,12 @@ func httpServer(cfg config.Config, h http.Handler, log *zap.Logger) (*http.Serve
 	return srv, ln.Addr().String(), nil
 }
 
-func newAPI(cfg config.Config, c client.Client, st *store.Store, tokens []config.Token, log *zap.Logger) *api.Server {
-	svc := starter.New(c, st, cfg.Temporal.TaskQueue, processOptions(cfg.Process))
+// newStarter returns the service layer the API (and in dev the autopilot) acts through.
+func newStarter(cfg config.Config, c client.Client, st *store.Store) *starter.Service {
+	return starter.New(c, st, cfg.Temporal.TaskQueue, processOptions(cfg.Process))
+}
+
+func newAPI(svc *starter.Service, c client.Client, st *store.Store, tokens []config.Token, log *zap.Logger) *api.Server {
 	ready := func(ctx context.Context) error {
 		if err := st.Ping(ctx); err != nil {
 			return fmt.Errorf("database: %w", err)

@@ -1,0 +1,162 @@
+// Package devsim wires the simulated systems of a development installation (`rollin dev`)
+// and of the benchmarks: it starts a simulator for every system whose URL is not
+// configured and lets the municipality simulator's autopilot act through the starter —
+// the same role checks, validation and Updates as the people it stands in for. It sits
+// beside the front ends (it calls the starter), so neither the starter nor the simulators
+// need to know about each other.
+package devsim
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+
+	"go.uber.org/zap"
+
+	"github.com/rollin-efa/rollin/config"
+	"github.com/rollin-efa/rollin/domain"
+	"github.com/rollin-efa/rollin/starter"
+	"github.com/rollin-efa/rollin/store"
+	"github.com/rollin-efa/rollin/systems/simulator"
+)
+
+// Systems are the simulators started for the systems the configuration left unset.
+type Systems struct {
+	// Servers are the started simulators, in the order provider, state, municipality.
+	Servers []*simulator.Server
+	// Municipality is the municipality simulator, nil when systems.municipality_url
+	// points at a real system.
+	Municipality *simulator.Server
+	autopilot    *simulator.Autopilot
+}
+
+// Start starts a simulator for every system whose URL is not configured and points the
+// configuration at it; on error nothing is left running.
+func Start(cfg *config.Config) (*Systems, error) {
+	simCfg := simulator.Config{Latency: cfg.Simulators.Latency, ErrorRate: cfg.Simulators.ErrorRate, RoutingLag: cfg.Simulators.RoutingLag}
+	s := &Systems{}
+	for _, sys := range []struct {
+		kind simulator.Kind
+		url  *string
+	}{
+		{simulator.Provider, &cfg.Systems.ProviderURL},
+		{simulator.State, &cfg.Systems.StateURL},
+		{simulator.Municipality, &cfg.Systems.MunicipalityURL},
+	} {
+		if *sys.url != "" {
+			continue
+		}
+		srv, err := simulator.Start(sys.kind, simCfg, "")
+		if err != nil {
+			s.Close()
+			return nil, fmt.Errorf("start %s simulator: %w", sys.kind, err)
+		}
+		*sys.url = srv.URL
+		s.Servers = append(s.Servers, srv)
+		if sys.kind == simulator.Municipality {
+			s.Municipality = srv
+		}
+	}
+	return s, nil
+}
+
+// StartAutopilot attaches an autopilot to the municipality simulator when cfg enables it
+// (and the municipality system is simulated): every waiting notice is answered through svc
+// after cfg.Delay. Runs that already wait on a person — their notices went out before
+// this process started — are fed to it from the read model, so a restarted `rollin dev`
+// carries its campaigns on. It returns the autopilot (nil when not enabled); Close stops it.
+func (s *Systems) StartAutopilot(ctx context.Context, cfg config.Autopilot, svc *starter.Service, log *zap.Logger) (*simulator.Autopilot, error) {
+	if !cfg.Enabled || s.Municipality == nil {
+		return nil, nil
+	}
+	a := simulator.NewAutopilot(simulator.AutopilotConfig{
+		Enabled: true, Delay: cfg.Delay, TestFailureRate: cfg.TestFailureRate,
+	}, Actor{Starter: svc}, ServiceLookup(svc), log)
+	s.autopilot = a
+	s.Municipality.Sim.SetAutopilot(a)
+	n, err := Resume(ctx, a, svc)
+	if err != nil {
+		return a, err
+	}
+	if n > 0 {
+		log.Info("autopilot: took on runs already waiting", zap.Int("runs", n))
+	}
+	return a, nil
+}
+
+// Close stops the autopilot (before the starter it uses goes away) and the simulators.
+func (s *Systems) Close() {
+	if s.autopilot != nil {
+		s.Municipality.Sim.SetAutopilot(nil)
+		s.autopilot.Stop()
+	}
+	for _, srv := range s.Servers {
+		_ = srv.Close()
+	}
+}
+
+// Principal is who the autopilot acts as in the audit log.
+const Principal = "autopilot"
+
+// Actor makes the autopilot act through the starter. It implements simulator.Actor.
+type Actor struct {
+	Starter *starter.Service
+}
+
+// Act sends one action as the role the step waits for. Errors the starter classifies as
+// unavailable (Temporal or PostgreSQL did not answer) are retryable; a refusal (the run
+// moved on, the data was refused) is not.
+func (a Actor) Act(ctx context.Context, act simulator.AutopilotAction) error {
+	p := starter.Principal{Name: Principal, Role: domain.Role(act.Role)}
+	if p.Role == domain.RoleMunicipality {
+		p.ARS = domain.ARS(act.ARS)
+	}
+	_, err := a.Starter.Act(ctx, p, act.ARS, act.Service, starter.Action{
+		Name: act.Action, ID: act.ActionID, Step: act.Step, Data: act.Data,
+	})
+	if starter.KindOf(err) == starter.KindUnavailable {
+		return simulator.MarkRetryable(err)
+	}
+	return err
+}
+
+// ServiceLookup reads Steckbriefe through the starter, for the questionnaire.
+func ServiceLookup(svc *starter.Service) simulator.ServiceLookup {
+	return func(ctx context.Context, key string) (domain.Service, error) {
+		s, err := svc.Service(ctx, starter.Principal{Name: Principal, Role: domain.RolePM}, key)
+		if starter.KindOf(err) == starter.KindUnavailable {
+			return s, simulator.MarkRetryable(err)
+		}
+		return s, err
+	}
+}
+
+// Resume hands every run that waits on a person to a, as the notice it would have
+// received, and returns how many it handed over. The notice key is the run's ID and its
+// seq, so resuming twice at the same state acts once.
+func Resume(ctx context.Context, a *simulator.Autopilot, svc *starter.Service) (int, error) {
+	p := starter.Principal{Name: Principal, Role: domain.RoleOperator}
+	f := store.RunFilter{State: string(domain.RunWaiting), Limit: 1000}
+	n := 0
+	for {
+		runs, next, err := svc.List(ctx, p, f)
+		if err != nil {
+			return n, fmt.Errorf("autopilot: list waiting runs: %w", err)
+		}
+		for _, r := range runs {
+			if r.WaitingFor == nil {
+				continue
+			}
+			if a.Handle(simulator.AutopilotNotice{
+				Key: "resume/" + r.ID + "/" + strconv.FormatInt(r.Seq, 10), ARS: string(r.ARS), Service: string(r.Service),
+				Recipient: string(r.WaitingFor.Role), Kind: "waiting", Action: r.WaitingFor.Action, Step: r.WaitingFor.Step,
+			}) {
+				n++
+			}
+		}
+		if next == "" {
+			return n, nil
+		}
+		f.Cursor = next
+	}
+}
