@@ -83,10 +83,7 @@ func bulkCommand(k bulkKind) *cobra.Command {
 			return runBulk(ctx, cmd, c, k, o)
 		},
 	}
-	f := cmd.Flags()
-	f.StringVar(&c.base, "api", envOr("ROLLIN_API", "http://127.0.0.1:8080"), "API base URL (env ROLLIN_API)")
-	f.StringVar(&c.token, "token", os.Getenv("ROLLIN_TOKEN"), "API token (env ROLLIN_TOKEN)")
-	f.StringVarP(&c.output, "output", "o", "table", "output format: table or json")
+	f := bindAPIFlags(cmd, c).Flags()
 	stateHelp := "running, waiting, incident, blocked, live or cancelled"
 	if k.defaultState != "" {
 		stateHelp += " (the action applies to incidents only)"

@@ -1,7 +1,8 @@
 // Package cli holds the commands of the rollin binary that need no embedded Temporal
-// server: the API client commands (start, status, list, act), the bulk operator actions
-// and the register and catalogue imports. Keeping them here lets the integration tests run
-// them against a real API without linking the rollin binary.
+// server: the API client commands (start, status, list, act), the bulk operator actions,
+// the campaign commands (campaign start, status, pause, resume, cancel) and the register
+// and catalogue imports. Keeping them here lets the integration tests run them against a
+// real API without linking the rollin binary.
 package cli
 
 import (
@@ -23,6 +24,15 @@ import (
 	"github.com/rollin-efa/rollin/domain"
 )
 
+// bindAPIFlags adds --api, --token and -o to cmd, bound to c, as the other API client
+// commands have them.
+func bindAPIFlags(cmd *cobra.Command, c *apiClient) *cobra.Command {
+	cmd.Flags().StringVar(&c.base, "api", envOr("ROLLIN_API", "http://127.0.0.1:8080"), "API base URL (env ROLLIN_API)")
+	cmd.Flags().StringVar(&c.token, "token", os.Getenv("ROLLIN_TOKEN"), "API token (env ROLLIN_TOKEN)")
+	cmd.Flags().StringVarP(&c.output, "output", "o", "table", "output format: table or json")
+	return cmd
+}
+
 // apiClient is the CLI's connection to a running `rollin dev` or `rollin serve`.
 type apiClient struct {
 	base   string
@@ -35,12 +45,7 @@ type apiClient struct {
 // (env ROLLIN_TOKEN) flags.
 func Commands() []*cobra.Command {
 	c := &apiClient{http: &http.Client{Timeout: 60 * time.Second}}
-	bind := func(cmd *cobra.Command) *cobra.Command {
-		cmd.Flags().StringVar(&c.base, "api", envOr("ROLLIN_API", "http://127.0.0.1:8080"), "API base URL (env ROLLIN_API)")
-		cmd.Flags().StringVar(&c.token, "token", os.Getenv("ROLLIN_TOKEN"), "API token (env ROLLIN_TOKEN)")
-		cmd.Flags().StringVarP(&c.output, "output", "o", "table", "output format: table or json")
-		return cmd
-	}
+	bind := func(cmd *cobra.Command) *cobra.Command { return bindAPIFlags(cmd, c) }
 	var ars, service string
 	runFlags := func(cmd *cobra.Command) *cobra.Command {
 		cmd.Flags().StringVar(&ars, "ars", "", "12-digit ARS of the municipality")

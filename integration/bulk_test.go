@@ -1,14 +1,12 @@
 package integration
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"net/http"
 	"strings"
 	"testing"
 
-	"github.com/spf13/cobra"
 	"github.com/stretchr/testify/require"
 
 	"github.com/rollin-efa/rollin/cli"
@@ -30,22 +28,6 @@ var helmstedt = []string{
 }
 
 const mariental = "031545401015" // Mariental, same Kreis
-
-// bulkCLI runs one bulk command (retry, skip, cancel) against the harness's API.
-func (h *harness) bulkCLI(caller string, args ...string) (stdout, stderr string, exitCode int) {
-	h.t.Helper()
-	root := &cobra.Command{Use: "rollin", SilenceUsage: true, SilenceErrors: true}
-	root.AddCommand(cli.BulkCommands()...)
-	var out, errOut bytes.Buffer
-	root.SetOut(&out)
-	root.SetErr(&errOut)
-	root.SetArgs(append(args, "--api", h.api.URL, "--token", h.tokens[caller]))
-	err := root.Execute()
-	if err != nil {
-		errOut.WriteString(err.Error())
-	}
-	return out.String(), errOut.String(), cli.ExitCode(err)
-}
 
 // loadLand adds the municipalities of a Land to the harness's register (it loads NRW and
 // Schleswig-Holstein only).
@@ -119,7 +101,7 @@ func TestBulkRetryIncidents(t *testing.T) {
 	filter := []string{"--step", workflows.StepFileAgreement, "--service", wohngeld, "--land", "03", "--kreis", "03154"}
 
 	// A dry run lists the five and sends nothing.
-	stdout, stderr, exit := h.bulkCLI("operator", append([]string{"retry", "--dry-run"}, filter...)...)
+	stdout, stderr, exit := h.rollinCLI("operator", append([]string{"retry", "--dry-run"}, filter...)...)
 	require.Equal(t, cli.ExitOK, exit, stderr)
 	require.Contains(t, stderr, "dry run: 5 run(s) match; retry-step would be sent to each, nothing was sent")
 	for _, ars := range helmstedt {
@@ -135,7 +117,7 @@ func TestBulkRetryIncidents(t *testing.T) {
 	require.NoError(t, h.client.TerminateWorkflow(context.Background(), domain.RunID(domain.ARS(orphan), wohngeld), "", "test: orphaned run"))
 
 	sim.ClearFaults()
-	stdout, stderr, exit = h.bulkCLI("operator", append([]string{"retry", "--reason", "Kommunalsystem wieder erreichbar",
+	stdout, stderr, exit = h.rollinCLI("operator", append([]string{"retry", "--reason", "Kommunalsystem wieder erreichbar",
 		"--batch-id", "helmstedt-1", "--rate", "20"}, filter...)...)
 	require.Equal(t, cli.ExitFailure, exit, stderr)
 	lines := strings.Split(strings.TrimSpace(stdout), "\n")
@@ -169,12 +151,12 @@ func TestBulkRetryIncidents(t *testing.T) {
 	require.Equal(t, domain.RunIncident, h.status("pm", mariental, gewerbe).State, "another service's incident is not touched")
 
 	// Resending the batch reaches only what is still in the incident: the orphan.
-	stdout, _, exit = h.bulkCLI("operator", append([]string{"retry", "--batch-id", "helmstedt-1"}, filter...)...)
+	stdout, _, exit = h.rollinCLI("operator", append([]string{"retry", "--batch-id", "helmstedt-1"}, filter...)...)
 	require.Equal(t, cli.ExitFailure, exit)
 	require.True(t, strings.HasPrefix(stdout, "done 0, rejected 1\n"+orphan+": "), stdout)
 
 	// Project managers may cancel in bulk as well.
-	stdout, stderr, exit = h.bulkCLI("pm", "cancel", "--state", "incident", "--service", gewerbe, "--kreis", "03154",
+	stdout, stderr, exit = h.rollinCLI("pm", "cancel", "--state", "incident", "--service", gewerbe, "--kreis", "03154",
 		"--reason", "Kommune nimmt nicht teil")
 	require.Equal(t, cli.ExitOK, exit, stderr)
 	require.Equal(t, "done 1, rejected 0\n", stdout)
@@ -183,7 +165,7 @@ func TestBulkRetryIncidents(t *testing.T) {
 	require.Equal(t, "Kommune nimmt nicht teil", st.Reason)
 
 	// Retrying is the operator's: the project manager's bulk retry is refused run by run.
-	stdout, _, exit = h.bulkCLI("pm", "retry", "--step", workflows.StepFileAgreement, "--service", wohngeld, "--land", "03")
+	stdout, _, exit = h.rollinCLI("pm", "retry", "--step", workflows.StepFileAgreement, "--service", wohngeld, "--land", "03")
 	require.Equal(t, cli.ExitFailure, exit)
 	require.Contains(t, stdout, "done 0, rejected 1\n"+orphan+`: role "pm" may not retry-step (HTTP 403)`)
 }

@@ -2,7 +2,10 @@ package integration
 
 import (
 	"context"
+	"encoding/json"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -231,4 +234,45 @@ func TestCampaignPauseResumeCancel(t *testing.T) {
 	for _, r := range runs {
 		h.waitForAction(string(r.ARS), gewerbe, workflows.ActionSignAgreement)
 	}
+}
+
+// TestCampaignCLI starts campaigns the way a project manager does from a terminal: a Kreis
+// with --wait until every roll-in is live on autopilot, and a list from a CSV file.
+func TestCampaignCLI(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, dormagen, simulator.Config{})
+	h.autopilot(simulator.AutopilotConfig{})
+	const viersen = "05166" // Kreis Viersen, 9 municipalities
+
+	stdout, stderr, exit := h.rollinCLI("pm", "campaign", "start", "--service", gewerbe, "--kreis", viersen,
+		"--window", "4", "--wait", "--poll", "100ms")
+	require.Equal(t, 0, exit, "stdout:\n%s\nstderr:\n%s", stdout, stderr)
+	id := gewerbe + "-kreis-" + viersen
+	require.Contains(t, stderr, "started campaign "+id)
+	require.Regexp(t, `(?m)^State:\s+started$`, stdout)
+	require.Regexp(t, `(?m)^Started:\s+9$`, stdout)
+	require.Regexp(t, `(?m)^live\s+9$`, stdout)
+
+	stdout, stderr, exit = h.rollinCLI("pm", "campaign", "status", id, "-o", "json")
+	require.Equal(t, 0, exit, stderr)
+	var p domain.CampaignProgress
+	require.NoError(t, json.Unmarshal([]byte(stdout), &p), stdout)
+	require.Equal(t, 9, p.Runs[string(domain.RunLive)])
+
+	_, stderr, exit = h.rollinCLI("pm", "campaign", "pause", id)
+	require.Equal(t, 1, exit)
+	require.Contains(t, stderr, "started", "a finished campaign cannot be paused, and the answer says why")
+	_, stderr, exit = h.rollinCLI("operator", "campaign", "start", "--service", gewerbe, "--kreis", viersen)
+	require.Equal(t, 1, exit)
+	require.Contains(t, stderr, "may not start campaigns")
+
+	// A list from a spreadsheet export: a header, one municipality of Viersen (existing) and
+	// Grevenbroich (new).
+	file := filepath.Join(t.TempDir(), "kommunen.csv")
+	require.NoError(t, os.WriteFile(file, []byte("ARS;Name\n051660004004;Brüggen\n\n051620008008;Grevenbroich\n"), 0o600))
+	stdout, stderr, exit = h.rollinCLI("pm", "campaign", "start", "--service", gewerbe, "--file", file, "--wait", "--poll", "100ms")
+	require.Equal(t, 0, exit, "stdout:\n%s\nstderr:\n%s", stdout, stderr)
+	require.Regexp(t, `(?m)^Started:\s+1$`, stdout)
+	require.Regexp(t, `(?m)^Existing:\s+1$`, stdout)
+	require.Regexp(t, `(?m)^live\s+2$`, stdout)
 }

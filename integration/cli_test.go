@@ -19,6 +19,8 @@ func (h *harness) rollinCLI(caller string, args ...string) (stdout, stderr strin
 	h.t.Helper()
 	root := &cobra.Command{Use: "rollin", SilenceUsage: true, SilenceErrors: true}
 	root.AddCommand(cli.Commands()...)
+	root.AddCommand(cli.BulkCommands()...)
+	root.AddCommand(cli.CampaignCommand())
 	var out, errOut bytes.Buffer
 	root.SetOut(&out)
 	root.SetErr(&errOut)

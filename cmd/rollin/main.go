@@ -1,8 +1,9 @@
 // Command rollin is Rollin's single binary: the development system in one process
 // (`rollin dev`), the worker and API server for real installations (`rollin worker`,
 // `rollin serve`), and a CLI that talks to the API (`rollin start`, `status`, `list`, `act`, and the bulk
-// actions `retry`, `skip`, `cancel`) or loads the register and catalogue into the database
-// (`rollin municipalities import`, `rollin services import`).
+// actions `retry`, `skip`, `cancel`, and the campaigns of `rollin campaign`) or loads the
+// register and catalogue into the database (`rollin municipalities import`,
+// `rollin services import`).
 package main
 
 import (
@@ -25,6 +26,7 @@ func main() {
 	root.AddCommand(devCommand(), workerCommand(), serveCommand())
 	root.AddCommand(cli.Commands()...)
 	root.AddCommand(cli.BulkCommands()...)
+	root.AddCommand(cli.CampaignCommand())
 	root.AddCommand(cli.ImportCommands()...)
 	err := root.Execute()
 	if err != nil {
