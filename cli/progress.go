@@ -17,18 +17,22 @@ import (
 // more at the end); written to a file or pipe it prints a line each time another tenth of
 // the work is done, so logs stay short. It is safe for concurrent use.
 type progress struct {
-	mu      sync.Mutex
-	w       io.Writer
-	tty     bool
-	total   int
-	done    int
-	width   int
-	start   time.Time
-	now     func() time.Time
-	drawn   time.Time // last redraw on a terminal
-	decile  int       // last tenth printed when not on a terminal
-	printed int       // done at the last line printed when not on a terminal
-	started bool      // anything written yet
+	mu    sync.Mutex
+	w     io.Writer
+	tty   bool
+	total int
+	done  int
+	// base is done as first reported: the rate counts only the work this bar saw done,
+	// not what was done before it started (e.g. runs already live when --wait begins).
+	base     int
+	reported bool
+	width    int
+	start    time.Time
+	now      func() time.Time
+	drawn    time.Time // last redraw on a terminal
+	decile   int       // last tenth printed when not on a terminal
+	printed  int       // done at the last line printed when not on a terminal
+	started  bool      // anything written yet
 }
 
 // redrawEvery bounds how often a terminal bar is redrawn.
@@ -49,6 +53,7 @@ func newProgressAt(w io.Writer, total int, tty bool, now func() time.Time) *prog
 func (p *progress) Add(n int) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	p.reported = true
 	p.done += n
 	p.draw(false)
 }
@@ -57,6 +62,9 @@ func (p *progress) Add(n int) {
 func (p *progress) Set(done int) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	if !p.reported {
+		p.base, p.reported = done, true
+	}
 	p.done = done
 	p.draw(false)
 }
@@ -108,7 +116,7 @@ func (p *progress) line(now time.Time) string {
 	}
 	filled := int(frac * float64(p.width))
 	bar := strings.Repeat("#", filled) + strings.Repeat(".", p.width-filled)
-	return fmt.Sprintf("[%s] %d/%d %d%% %s", bar, p.done, p.total, int(frac*100), formatRate(p.done, now.Sub(p.start)))
+	return fmt.Sprintf("[%s] %d/%d %d%% %s", bar, p.done, p.total, int(frac*100), formatRate(p.done-p.base, now.Sub(p.start)))
 }
 
 // formatRate renders done units over elapsed as a rate per second.

@@ -47,6 +47,19 @@ func TestProgressLine(t *testing.T) {
 	require.Equal(t, "[##########] 396/396 100% 40/s", p.line(clock.Now()))
 }
 
+func TestProgressRateCountsOnlyWhatTheBarSaw(t *testing.T) {
+	t.Parallel()
+	clock := newFakeClock()
+	var out bytes.Buffer
+	p := newProgressAt(&out, 396, false, clock.Now)
+	p.width = 10
+	p.Set(200) // done before the bar started: no rate at all yet
+	require.Equal(t, "[#####.....] 200/396 50% 0.0/s", p.line(clock.Now().Add(time.Millisecond)))
+	clock.Advance(10 * time.Second)
+	p.Set(300)
+	require.Equal(t, "[#######...] 300/396 75% 10/s", p.line(clock.Now()))
+}
+
 func TestProgressWithoutTerminalPrintsEveryTenth(t *testing.T) {
 	t.Parallel()
 	clock := newFakeClock()

@@ -149,6 +149,8 @@ var flagKeys = map[string]string{
 	"temporal-namespace": "temporal.namespace",
 	"task-queue":         "temporal.task_queue",
 	"log-level":          "log.level",
+	"autopilot":          "simulators.autopilot.enabled",
+	"autopilot-delay":    "simulators.autopilot.delay",
 }
 
 // KeyError is a configuration value that cannot be used; Key names it as in the YAML file.
@@ -169,6 +171,12 @@ func AddFlags(fs *pflag.FlagSet) {
 	fs.String("temporal-namespace", "", "Temporal namespace (temporal.namespace)")
 	fs.String("task-queue", "", "Temporal task queue (temporal.task_queue)")
 	fs.String("log-level", "", "debug, info, warn or error (log.level)")
+}
+
+// AddDevFlags declares the flags only `rollin dev` has: those of its simulators.
+func AddDevFlags(fs *pflag.FlagSet) {
+	fs.Bool("autopilot", false, "let the municipality simulator take every human step (simulators.autopilot.enabled)")
+	fs.Duration("autopilot-delay", 0, "the autopilot's wait before each step (simulators.autopilot.delay)")
 }
 
 // Load reads the configuration. fs may be nil (no flags); flags declared by AddFlags count

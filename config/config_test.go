@@ -14,6 +14,7 @@ func load(t *testing.T, yaml string, args ...string) (Config, error) {
 	t.Helper()
 	fs := pflag.NewFlagSet("test", pflag.ContinueOnError)
 	AddFlags(fs)
+	AddDevFlags(fs)
 	if yaml != "" {
 		path := filepath.Join(t.TempDir(), "rollin.yaml")
 		require.NoError(t, os.WriteFile(path, []byte(yaml), 0o600))
@@ -42,6 +43,17 @@ func TestAutopilotFromEnv(t *testing.T) {
 	require.True(t, cfg.Simulators.Autopilot.Enabled)
 	require.Zero(t, cfg.Simulators.Autopilot.Delay)
 	require.Equal(t, 0.1, cfg.Simulators.Autopilot.TestFailureRate)
+}
+
+func TestAutopilotFlags(t *testing.T) {
+	cfg, err := load(t, "simulators: {autopilot: {delay: 5s}}", "--autopilot", "--autopilot-delay", "150ms")
+	require.NoError(t, err)
+	require.True(t, cfg.Simulators.Autopilot.Enabled)
+	require.Equal(t, 150*time.Millisecond, cfg.Simulators.Autopilot.Delay, "the flag beats the file")
+
+	cfg, err = load(t, "")
+	require.NoError(t, err)
+	require.False(t, cfg.Simulators.Autopilot.Enabled, "off unless asked for")
 }
 
 func TestPrecedenceFileEnvFlag(t *testing.T) {

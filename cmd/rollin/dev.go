@@ -35,6 +35,7 @@ func devCommand() *cobra.Command {
 		},
 	}
 	config.AddFlags(cmd.Flags())
+	config.AddDevFlags(cmd.Flags())
 	return cmd
 }
 
