@@ -21,80 +21,108 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/rollin-efa/rollin/config"
+	"github.com/rollin-efa/rollin/devsim"
 	"github.com/rollin-efa/rollin/domain"
 	"github.com/rollin-efa/rollin/store/storetest"
 	"github.com/rollin-efa/rollin/workflows"
 )
 
-// devProcess is one `rollin dev` OS process of TestDevRestartKeepsRuns.
+// devProcess is one `rollin dev` OS process.
 type devProcess struct {
+	t      *testing.T
 	cmd    *exec.Cmd
 	output *lockedBuffer
 	exited chan error
 }
 
-// TestDevRestartKeepsRuns builds the rollin binary, runs `rollin dev` as the README says,
-// starts a roll-in of a real NRW municipality through the API, stops the process with
-// SIGTERM while the run waits, starts it again on the same data dir, and finishes the run.
-func TestDevRestartKeepsRuns(t *testing.T) {
-	t.Parallel()
-	bin := filepath.Join(t.TempDir(), "rollin")
-	build := exec.Command("go", "build", "-o", bin, "../cmd/rollin")
-	out, err := build.CombinedOutput()
-	require.NoError(t, err, "go build: %s", out)
+// rollinBinary builds the rollin binary once for the package's tests, into binDir
+// (removed by TestMain).
+var (
+	binDir       string
+	rollinBinary = sync.OnceValues(func() (string, error) {
+		dir, err := os.MkdirTemp("", "rollin-bin-")
+		if err != nil {
+			return "", err
+		}
+		binDir = dir
+		bin := filepath.Join(dir, "rollin")
+		if out, err := exec.Command("go", "build", "-o", bin, "../cmd/rollin").CombinedOutput(); err != nil {
+			return "", fmt.Errorf("go build: %w: %s", err, out)
+		}
+		return bin, nil
+	})
+)
 
-	dataDir := filepath.Join(t.TempDir(), "rollin-data")
+// devEnv is the environment of a `rollin dev` with its own data dir, database and ports;
+// it returns the environment and the API's address.
+func devEnv(t *testing.T, extra ...string) ([]string, string) {
+	t.Helper()
 	httpAddr := fmt.Sprintf("127.0.0.1:%d", freeTCPPort(t))
 	env := append(os.Environ(),
-		"ROLLIN_DATA_DIR="+dataDir,
+		"ROLLIN_DATA_DIR="+filepath.Join(t.TempDir(), "rollin-data"),
 		"ROLLIN_HTTP_ADDR="+httpAddr,
 		"ROLLIN_DATABASE_URL="+storetest.NewDatabase(t),
 		fmt.Sprintf("ROLLIN_TEMPORAL_EMBEDDED_PORT=%d", freeTCPPort(t)),
 		"ROLLIN_PROCESS_TEST_POLL=50ms",
 		"ROLLIN_LOG_LEVEL=warn",
 	)
-	start := func() *devProcess {
-		t.Helper()
-		p := &devProcess{cmd: exec.Command(bin, "dev"), output: &lockedBuffer{}, exited: make(chan error, 1)}
-		p.cmd.Env = env
-		pr, pw := io.Pipe()
-		p.cmd.Stdout, p.cmd.Stderr = pw, pw
-		require.NoError(t, p.cmd.Start())
-		ready := make(chan struct{})
-		go func() {
-			sc := bufio.NewScanner(pr)
-			for sc.Scan() {
-				p.output.WriteString(sc.Text() + "\n")
-				if strings.Contains(sc.Text(), "rollin start --service") { // the banner's last line
-					close(ready)
-				}
-			}
-		}()
-		go func() { p.exited <- p.cmd.Wait(); _ = pw.Close() }()
-		t.Cleanup(func() { _ = p.cmd.Process.Kill() })
-		select {
-		case <-ready:
-		case err := <-p.exited:
-			t.Fatalf("rollin dev exited before it was ready: %v\n%s", err, p.output)
-		case <-time.After(2 * time.Minute):
-			t.Fatalf("rollin dev not ready after 2 minutes:\n%s", p.output)
-		}
-		return p
-	}
-	stop := func(p *devProcess) {
-		t.Helper()
-		require.NoError(t, p.cmd.Process.Signal(syscall.SIGTERM))
-		select {
-		case err := <-p.exited:
-			require.NoError(t, err, "rollin dev should exit cleanly on SIGTERM:\n%s", p.output)
-		case <-time.After(time.Minute):
-			t.Fatalf("rollin dev did not stop within a minute of SIGTERM:\n%s", p.output)
-		}
-	}
+	return append(env, extra...), httpAddr
+}
 
-	first := start()
-	require.Contains(t, first.output.String(), "http://"+httpAddr+"/api/v1")
-	require.Contains(t, first.output.String(), config.DevTokensFile, "it says where the generated tokens are")
+// startDev runs `rollin dev` with env and extra arguments and returns once it has printed
+// its whole banner.
+func startDev(t *testing.T, env []string, args ...string) *devProcess {
+	t.Helper()
+	bin, err := rollinBinary()
+	require.NoError(t, err)
+	p := &devProcess{t: t, cmd: exec.Command(bin, append([]string{"dev"}, args...)...), output: &lockedBuffer{}, exited: make(chan error, 1)}
+	p.cmd.Env = env
+	pr, pw := io.Pipe()
+	p.cmd.Stdout, p.cmd.Stderr = pw, pw
+	require.NoError(t, p.cmd.Start())
+	ready := make(chan struct{})
+	go func() {
+		sc := bufio.NewScanner(pr)
+		for sc.Scan() {
+			p.output.WriteString(sc.Text() + "\n")
+			if strings.Contains(sc.Text(), "rollin start --service") { // the banner's last line
+				close(ready)
+			}
+		}
+	}()
+	go func() { p.exited <- p.cmd.Wait(); _ = pw.Close() }()
+	t.Cleanup(func() { _ = p.cmd.Process.Kill() })
+	select {
+	case <-ready:
+	case err := <-p.exited:
+		t.Fatalf("rollin dev exited before it was ready: %v\n%s", err, p.output)
+	case <-time.After(2 * time.Minute):
+		t.Fatalf("rollin dev not ready after 2 minutes:\n%s", p.output)
+	}
+	return p
+}
+
+// stop sends SIGTERM and requires a clean exit within a minute.
+func (p *devProcess) stop() {
+	p.t.Helper()
+	require.NoError(p.t, p.cmd.Process.Signal(syscall.SIGTERM))
+	select {
+	case err := <-p.exited:
+		require.NoError(p.t, err, "rollin dev should exit cleanly on SIGTERM:\n%s", p.output)
+	case <-time.After(time.Minute):
+		p.t.Fatalf("rollin dev did not stop within a minute of SIGTERM:\n%s", p.output)
+	}
+}
+
+// tokens reads the generated development tokens from the data dir in env.
+func devTokens(t *testing.T, env []string) map[domain.Role]string {
+	t.Helper()
+	var dataDir string
+	for _, kv := range env {
+		if v, ok := strings.CutPrefix(kv, "ROLLIN_DATA_DIR="); ok {
+			dataDir = v
+		}
+	}
 	raw, err := os.ReadFile(filepath.Join(dataDir, config.DevTokensFile))
 	require.NoError(t, err)
 	var tokens []config.Token
@@ -102,7 +130,25 @@ func TestDevRestartKeepsRuns(t *testing.T) {
 	tok := map[domain.Role]string{}
 	for _, tk := range tokens {
 		tok[tk.Role] = tk.Token
-		require.Contains(t, first.output.String(), tk.Token, "the banner prints every token")
+	}
+	return tok
+}
+
+// TestDevRestartKeepsRuns runs `rollin dev` as the README says, starts a roll-in of a real
+// NRW municipality through the API, stops the process with SIGTERM while the run waits,
+// and starts it again on the same data dir with the autopilot on: the autopilot takes on
+// the run that was already waiting (its notice went out before the restart) and the run
+// goes on to live where it was.
+func TestDevRestartKeepsRuns(t *testing.T) {
+	t.Parallel()
+	env, httpAddr := devEnv(t)
+	first := startDev(t, env)
+	require.Contains(t, first.output.String(), "http://"+httpAddr+"/api/v1")
+	require.Contains(t, first.output.String(), config.DevTokensFile, "it says where the generated tokens are")
+	require.NotContains(t, first.output.String(), "Autopilot:", "the autopilot is off unless asked for")
+	tok := devTokens(t, env)
+	for _, token := range tok {
+		require.Contains(t, first.output.String(), token, "the banner prints every token")
 	}
 	const ars = "055150000000" // Münster: the generated municipality token's ARS
 	c := devClient{t: t, base: "http://" + httpAddr, tokens: tok}
@@ -113,27 +159,58 @@ func TestDevRestartKeepsRuns(t *testing.T) {
 		return st.WaitingFor != nil && st.WaitingFor.Step == workflows.StepFrameworkAgreement
 	})
 	c.act(domain.RoleMunicipality, ars, workflows.ActionSignAgreement, nil)
+	st := c.waitFor(ars, func(st domain.RunStatus) bool {
+		return st.WaitingFor != nil && st.WaitingFor.Step == workflows.StepCallOff
+	})
+	first.stop()
 
-	stop(first)
-	second := start()
-	defer stop(second)
+	second := startDev(t, env, "--autopilot", "--autopilot-delay", "10ms")
+	defer second.stop()
+	require.Contains(t, second.output.String(), "Autopilot:  on")
+	final := c.waitFor(ars, func(st domain.RunStatus) bool { return st.State.Final() })
+	require.Equal(t, domain.RunLive, final.State)
+	require.Greater(t, final.Seq, st.Seq)
 
-	st := c.waitFor(ars, func(st domain.RunStatus) bool { return st.WaitingFor != nil })
-	require.Equal(t, workflows.StepCallOff, st.WaitingFor.Step, "the run went on where it was")
-	c.act(domain.RoleMunicipality, ars, workflows.ActionSignAgreement, nil)
-	c.act(domain.RolePM, ars, workflows.ActionCountersignAgreement, nil)
-	c.waitFor(ars, func(st domain.RunStatus) bool {
-		return st.WaitingFor != nil && st.WaitingFor.Step == workflows.StepConnectionData
-	})
-	c.act(domain.RoleMunicipality, ars, workflows.ActionSubmitConnectionData, map[string]any{
-		"contact_email": "wohngeld@stadt-muenster.example", "fachverfahren": "OK.SOZIUS", "transport": "fit-connect", "org_unit_id": "OE-12",
-	})
-	c.waitFor(ars, func(st domain.RunStatus) bool {
-		return st.WaitingFor != nil && st.WaitingFor.Step == workflows.StepTestConfirmation
-	})
-	c.act(domain.RoleMunicipality, ars, workflows.ActionConfirmTest, map[string]any{"received": true})
-	st = c.waitFor(ars, func(st domain.RunStatus) bool { return st.State.Final() })
-	require.Equal(t, domain.RunLive, st.State)
+	code, body = c.do(domain.RolePM, http.MethodGet, "/api/v1/rollins/"+ars+"/"+wohngeld+"/audit", nil)
+	require.Equal(t, http.StatusOK, code, body)
+	var audit struct{ Items []domain.AuditEvent }
+	require.NoError(t, json.Unmarshal([]byte(body), &audit))
+	by := map[string][]string{}
+	for _, e := range audit.Items {
+		by[e.Action] = append(by[e.Action], e.Actor)
+	}
+	require.Equal(t, []string{"kommune", devsim.Principal}, by[workflows.ActionSignAgreement],
+		"the framework agreement signed by hand before the restart, the call-off by the autopilot after it")
+	require.Equal(t, []string{devsim.Principal}, by[workflows.ActionConfirmTest])
+}
+
+// TestDevNRWCampaignOnAutopilot is the demo of the README: `rollin dev --autopilot` and
+// `rollin campaign start --land 05 --wait` from the command line roll Wohngeld out to all
+// 396 municipalities of Nordrhein-Westfalen, unattended, with a progress bar, on the
+// embedded SQLite Temporal server.
+func TestDevNRWCampaignOnAutopilot(t *testing.T) {
+	t.Parallel()
+	env, httpAddr := devEnv(t)
+	dev := startDev(t, env, "--autopilot", "--autopilot-delay", "100ms")
+	defer dev.stop()
+	tok := devTokens(t, env)
+
+	bin, err := rollinBinary()
+	require.NoError(t, err)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	defer cancel()
+	cli := exec.CommandContext(ctx, bin, "campaign", "start", "--service", wohngeld, "--land", "05", "--wait", "--poll", "500ms")
+	cli.Env = append(os.Environ(), "ROLLIN_API=http://"+httpAddr, "ROLLIN_TOKEN="+tok[domain.RolePM])
+	var stdout, stderr bytes.Buffer
+	cli.Stdout, cli.Stderr = &stdout, &stderr
+	began := time.Now()
+	require.NoError(t, cli.Run(), "stdout:\n%s\nstderr:\n%s\ndev:\n%s", &stdout, &stderr, dev.output)
+	t.Logf("396 NRW roll-ins live in %s", time.Since(began).Round(time.Second))
+
+	require.Regexp(t, `(?m)^Started:\s+396$`, stdout.String())
+	require.Regexp(t, `(?m)^live\s+396$`, stdout.String())
+	require.Contains(t, stderr.String(), "started campaign "+wohngeld+"-land-05")
+	require.Contains(t, stderr.String(), "[##############################] 396/396 100%", "the progress bars end full")
 }
 
 // lockedBuffer collects a process's output while the test reads it.

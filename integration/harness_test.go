@@ -50,6 +50,9 @@ var (
 
 func TestMain(m *testing.M) {
 	code := m.Run()
+	if binDir != "" {
+		_ = os.RemoveAll(binDir)
+	}
 	if temporalServer != nil {
 		temporalServer.Stop()
 	}
