@@ -18,6 +18,11 @@ func createDatabaseSQL(name string) string {
 	return "CREATE DATABASE " + pgx.Identifier{name}.Sanitize()
 }
 
+// dropDatabaseSQL drops a database even while others are connected to it.
+func dropDatabaseSQL(name string) string {
+	return "DROP DATABASE IF EXISTS " + pgx.Identifier{name}.Sanitize() + " WITH (FORCE)"
+}
+
 // ---- services (catalogue) -------------------------------------------------------------
 
 const serviceColumns = `key, name, provider, fachverfahren, transports, payment_required,
@@ -309,3 +314,35 @@ const kreiseSQL = `
 SELECT key, name, type, land FROM kreise
 WHERE $1 = '' OR land = $1
 ORDER BY key`
+
+// ---- load tests (package bench) -------------------------------------------------------
+
+// fillSyntheticRunsSQL writes $1 synthetic runs waiting for a signature: every
+// municipality of the register crossed with as many synthetic service keys (99999 and a
+// running number) as it takes. The rows are real rows of the read model, so the status
+// endpoint reads them as it reads any run.
+const fillSyntheticRunsSQL = `
+INSERT INTO runs (id, ars, service, land, kreis, state, stage,
+	waiting_action, waiting_role, waiting_step, seq, created_at, updated_at)
+SELECT 'rollin/' || m.ars || '/' || k.key, m.ars, k.key, m.land, m.kreis, 'waiting', 'vereinbarung',
+	'sign-agreement', 'municipality', 'framework-agreement', 3, now(), now()
+FROM generate_series(1, (SELECT ceil($1::numeric / count(*))::int FROM municipalities)) AS g(n)
+CROSS JOIN LATERAL (SELECT '99999' || lpad(g.n::text, 9, '0') AS key) k
+CROSS JOIN municipalities m
+ORDER BY g.n, m.ars
+LIMIT $1
+ON CONFLICT (id) DO NOTHING`
+
+// fillSyntheticStepsSQL gives every synthetic run $1 steps, as many as a roll-in's plan.
+const fillSyntheticStepsSQL = `
+INSERT INTO run_steps (run_id, position, name, stage, state, attempts, updated_at)
+SELECT r.id, p.n, 'step-' || p.n, 'vereinbarung', CASE WHEN p.n < 2 THEN 'done' ELSE 'pending' END, 1, now()
+FROM runs r CROSS JOIN generate_series(0, $1 - 1) AS p(n)
+WHERE r.service LIKE '99999%'
+ON CONFLICT DO NOTHING`
+
+// lookupRunRowSQL is the bare primary-key read of one run.
+const lookupRunRowSQL = `SELECT state, stage, seq FROM runs WHERE id = $1`
+
+// analyzeRunsSQL refreshes the planner's statistics after a bulk fill.
+const analyzeRunsSQL = `ANALYZE runs, run_steps`
