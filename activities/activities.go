@@ -8,12 +8,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
 	"time"
 
 	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/worker"
 
+	"github.com/rollin-efa/rollin/config"
 	"github.com/rollin-efa/rollin/domain"
 	"github.com/rollin-efa/rollin/store"
 	"github.com/rollin-efa/rollin/systems"
@@ -32,6 +34,26 @@ type Activities struct {
 	// TestPoll is how often a test submission's state is read while waiting for the
 	// receiving side's verdict.
 	TestPoll time.Duration
+}
+
+// New wires the activities to the store and to the three systems at the configured
+// URLs, so that every process that runs a worker (rollin dev, rollin worker, the
+// benchmarks) builds them alike. A bad URL is a *config.KeyError naming its key.
+func New(cfg config.Config, st *store.Store) (*Activities, error) {
+	hc := &http.Client{Timeout: cfg.Systems.Timeout}
+	p, err := provider.New(cfg.Systems.ProviderURL, hc)
+	if err != nil {
+		return nil, &config.KeyError{Key: "systems.provider_url", Msg: err.Error()}
+	}
+	s, err := state.New(cfg.Systems.StateURL, hc)
+	if err != nil {
+		return nil, &config.KeyError{Key: "systems.state_url", Msg: err.Error()}
+	}
+	m, err := municipality.New(cfg.Systems.MunicipalityURL, hc)
+	if err != nil {
+		return nil, &config.KeyError{Key: "systems.municipality_url", Msg: err.Error()}
+	}
+	return &Activities{Store: st, Provider: p, State: s, Municipality: m, TestPoll: cfg.Process.TestPoll}, nil
 }
 
 // Register registers every activity under the name the workflow calls it by.

@@ -22,11 +22,7 @@ import (
 	"github.com/rollin-efa/rollin/logging"
 	"github.com/rollin-efa/rollin/starter"
 	"github.com/rollin-efa/rollin/store"
-	"github.com/rollin-efa/rollin/systems/municipality"
-	"github.com/rollin-efa/rollin/systems/provider"
-	"github.com/rollin-efa/rollin/systems/state"
 	"github.com/rollin-efa/rollin/worker"
-	"github.com/rollin-efa/rollin/workflows"
 )
 
 // loadConfig reads the configuration for a server command and builds its logger.
@@ -74,7 +70,7 @@ func connect(ctx context.Context, cfg config.Config, log *zap.Logger) (*store.St
 
 // startWorker starts a worker with the activities wired to the store and the systems.
 func startWorker(cfg config.Config, c client.Client, st *store.Store) (sdkworker.Worker, error) {
-	acts, err := newActivities(cfg, st)
+	acts, err := activities.New(cfg, st)
 	if err != nil {
 		return nil, err
 	}
@@ -83,37 +79,6 @@ func startWorker(cfg config.Config, c client.Client, st *store.Store) (sdkworker
 		return nil, fmt.Errorf("start worker: %w", err)
 	}
 	return w, nil
-}
-
-// newActivities wires the activities to the store and the three systems' clients.
-func newActivities(cfg config.Config, st *store.Store) (*activities.Activities, error) {
-	hc := &http.Client{Timeout: cfg.Systems.Timeout}
-	p, err := provider.New(cfg.Systems.ProviderURL, hc)
-	if err != nil {
-		return nil, &config.KeyError{Key: "systems.provider_url", Msg: err.Error()}
-	}
-	s, err := state.New(cfg.Systems.StateURL, hc)
-	if err != nil {
-		return nil, &config.KeyError{Key: "systems.state_url", Msg: err.Error()}
-	}
-	m, err := municipality.New(cfg.Systems.MunicipalityURL, hc)
-	if err != nil {
-		return nil, &config.KeyError{Key: "systems.municipality_url", Msg: err.Error()}
-	}
-	return &activities.Activities{Store: st, Provider: p, State: s, Municipality: m, TestPoll: cfg.Process.TestPoll}, nil
-}
-
-// processOptions turns the process configuration into the options new runs start with.
-func processOptions(p config.Process) workflows.Options {
-	return workflows.Options{
-		ReminderAfter:   time.Duration(p.ReminderAfterDays) * 24 * time.Hour,
-		EscalationAfter: time.Duration(p.EscalationAfterDays) * 24 * time.Hour,
-		CallAttempts:    p.CallAttempts,
-		RetryInitial:    p.RetryInitial,
-		RetryMax:        p.RetryMax,
-		RoutingPoll:     p.RoutingPoll,
-		RoutingDeadline: p.RoutingDeadline,
-	}
 }
 
 // httpServer serves the API on cfg.HTTP.Addr with timeouts that keep slow clients from
@@ -140,7 +105,7 @@ func httpServer(cfg config.Config, h http.Handler, log *zap.Logger) (*http.Serve
 
 // newStarter returns the service layer the API (and in dev the autopilot) acts through.
 func newStarter(cfg config.Config, c client.Client, st *store.Store) *starter.Service {
-	return starter.New(c, st, cfg.Temporal.TaskQueue, processOptions(cfg.Process))
+	return starter.New(c, st, cfg.Temporal.TaskQueue, starter.ProcessOptions(cfg.Process))
 }
 
 func newAPI(svc *starter.Service, c client.Client, st *store.Store, tokens []config.Token, log *zap.Logger) *api.Server {
