@@ -13,7 +13,7 @@ import (
 // endpoint is measured against. They are not used by Rollin itself.
 
 // FillSyntheticRuns writes n synthetic runs with steps each into the read model, in
-// two statements, so a million rows take seconds instead of a million workflows. The runs
+// one statement, so a million rows take seconds instead of a million workflows. The runs
 // belong to synthetic service keys (99999…) that are not in the catalogue, so they never
 // mix with real roll-ins; filling again adds nothing that is there already. It returns the
 // number of runs written.
@@ -21,12 +21,9 @@ func (s *Store) FillSyntheticRuns(ctx context.Context, n, steps int) (int64, err
 	if n <= 0 || steps <= 0 {
 		return 0, fmt.Errorf("store: fill synthetic runs: n=%d and steps=%d must be positive: %w", n, steps, ErrInvalid)
 	}
-	tag, err := s.pool.Exec(ctx, fillSyntheticRunsSQL, n)
+	tag, err := s.pool.Exec(ctx, fillSyntheticRunsSQL, n, steps)
 	if err != nil {
 		return 0, fmt.Errorf("store: fill synthetic runs: %w", err)
-	}
-	if _, err := s.pool.Exec(ctx, fillSyntheticStepsSQL, steps); err != nil {
-		return tag.RowsAffected(), fmt.Errorf("store: fill synthetic steps: %w", err)
 	}
 	if _, err := s.pool.Exec(ctx, analyzeRunsSQL); err != nil {
 		return tag.RowsAffected(), fmt.Errorf("store: analyze after fill: %w", err)

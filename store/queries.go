@@ -123,8 +123,8 @@ ON CONFLICT (ars) DO NOTHING`
 // returns a row only when it did; created_at keeps its first value.
 const upsertRunSQL = `
 INSERT INTO runs AS r (id, ars, service, land, kreis, state, stage,
-	waiting_action, waiting_role, waiting_step, waiting_note, reason, seq, created_at, updated_at)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)
+	waiting_action, waiting_role, waiting_step, waiting_note, reason, seq, created_at, updated_at, steps)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)
 ON CONFLICT (id) DO UPDATE SET
 	ars            = EXCLUDED.ars,
 	service        = EXCLUDED.service,
@@ -138,19 +138,10 @@ ON CONFLICT (id) DO UPDATE SET
 	waiting_note   = EXCLUDED.waiting_note,
 	reason         = EXCLUDED.reason,
 	seq            = EXCLUDED.seq,
-	updated_at     = EXCLUDED.updated_at
+	updated_at     = EXCLUDED.updated_at,
+	steps          = EXCLUDED.steps
 WHERE r.seq < EXCLUDED.seq
 RETURNING true`
-
-const deleteStepsSQL = `DELETE FROM run_steps WHERE run_id = $1`
-
-// insertStepsSQL writes all steps in one round trip; a step's position is its index in
-// the plan, which is how Run restores plan order.
-const insertStepsSQL = `
-INSERT INTO run_steps (run_id, position, name, stage, state, attempts, last_error, updated_at)
-SELECT $1, s.ord - 1, s.name, s.stage, s.state, s.attempts, s.last_error, s.updated_at
-FROM unnest($2::text[], $3::text[], $4::text[], $5::int[], $6::text[], $7::timestamptz[])
-	WITH ORDINALITY AS s(name, stage, state, attempts, last_error, updated_at, ord)`
 
 // insertEventsSQL appends audit events; an event already written (same run and seq) is
 // left as it is, which makes replayed snapshots harmless.
@@ -164,17 +155,9 @@ ON CONFLICT (run_id, seq) DO NOTHING`
 const runColumns = `id, ars, service, state, stage,
 	waiting_action, waiting_role, waiting_step, waiting_note, reason, seq, created_at, updated_at`
 
-// runWithStepsSQL reads a run and its steps in one statement, so both come from the same
-// snapshot even while a newer one is being applied; a run without steps yields one row
-// with NULL step columns.
-const runWithStepsSQL = `
-SELECT r.id, r.ars, r.service, r.state, r.stage, r.waiting_action, r.waiting_role,
-	r.waiting_step, r.waiting_note, r.reason, r.seq, r.created_at, r.updated_at,
-	s.name, s.stage, s.state, s.attempts, s.last_error, s.updated_at
-FROM runs r
-LEFT JOIN run_steps s ON s.run_id = r.id
-WHERE r.id = $1
-ORDER BY s.position`
+// runWithStepsSQL reads a run with its steps: one row, the steps a JSON array in plan
+// order, so both always belong to the same snapshot.
+const runWithStepsSQL = `SELECT ` + runColumns + `, steps FROM runs WHERE id = $1`
 
 // runsSQL builds the filtered keyset page query over runs, fetching limit+1 rows.
 func runsSQL(f RunFilter, limit int) (string, []any) {
@@ -317,32 +300,30 @@ ORDER BY key`
 
 // ---- load tests (package bench) -------------------------------------------------------
 
-// fillSyntheticRunsSQL writes $1 synthetic runs waiting for a signature: every
-// municipality of the register crossed with as many synthetic service keys (99999 and a
-// running number) as it takes. The rows are real rows of the read model, so the status
-// endpoint reads them as it reads any run.
+// fillSyntheticRunsSQL writes $1 synthetic runs waiting for a signature, each with $2
+// steps: every municipality of the register crossed with as many synthetic service keys
+// (99999 and a running number) as it takes. The rows are real rows of the read model, so
+// the status endpoint reads them as it reads any run.
 const fillSyntheticRunsSQL = `
 INSERT INTO runs (id, ars, service, land, kreis, state, stage,
-	waiting_action, waiting_role, waiting_step, seq, created_at, updated_at)
+	waiting_action, waiting_role, waiting_step, seq, created_at, updated_at, steps)
 SELECT 'rollin/' || m.ars || '/' || k.key, m.ars, k.key, m.land, m.kreis, 'waiting', 'vereinbarung',
-	'sign-agreement', 'municipality', 'framework-agreement', 3, now(), now()
+	'sign-agreement', 'municipality', 'framework-agreement', 3, now(), now(), st.steps
 FROM generate_series(1, (SELECT ceil($1::numeric / count(*))::int FROM municipalities)) AS g(n)
 CROSS JOIN LATERAL (SELECT '99999' || lpad(g.n::text, 9, '0') AS key) k
 CROSS JOIN municipalities m
+CROSS JOIN (
+	SELECT jsonb_agg(jsonb_build_object('name', 'step-' || p, 'stage', 'vereinbarung',
+		'state', CASE WHEN p < 2 THEN 'done' ELSE 'pending' END, 'attempts', 1,
+		'last_error', '', 'updated_at', now()) ORDER BY p) AS steps
+	FROM generate_series(0, $2 - 1) AS p
+) st
 ORDER BY g.n, m.ars
 LIMIT $1
 ON CONFLICT (id) DO NOTHING`
-
-// fillSyntheticStepsSQL gives every synthetic run $1 steps, as many as a roll-in's plan.
-const fillSyntheticStepsSQL = `
-INSERT INTO run_steps (run_id, position, name, stage, state, attempts, updated_at)
-SELECT r.id, p.n, 'step-' || p.n, 'vereinbarung', CASE WHEN p.n < 2 THEN 'done' ELSE 'pending' END, 1, now()
-FROM runs r CROSS JOIN generate_series(0, $1 - 1) AS p(n)
-WHERE r.service LIKE '99999%'
-ON CONFLICT DO NOTHING`
 
 // lookupRunRowSQL is the bare primary-key read of one run.
 const lookupRunRowSQL = `SELECT state, stage, seq FROM runs WHERE id = $1`
 
 // analyzeRunsSQL refreshes the planner's statistics after a bulk fill.
-const analyzeRunsSQL = `ANALYZE runs, run_steps`
+const analyzeRunsSQL = `ANALYZE runs`

@@ -57,46 +57,23 @@ func (s *Store) ApplySnapshot(ctx context.Context, snap domain.RunSnapshot) erro
 		waitAction, waitRole, waitStep, waitNote = &w.Action, &role, &w.Step, &w.Note
 	}
 
+	steps := st.Steps
+	if steps == nil {
+		steps = []domain.StepStatus{} // a JSON array, never null
+	}
 	err = s.inTx(ctx, func(tx pgx.Tx) error {
 		var newer bool
 		err := tx.QueryRow(ctx, upsertRunSQL,
 			st.ID, string(ars), string(st.Service), ars.Land(), ars.Kreis(), string(st.State),
 			string(st.Stage), waitAction, waitRole, waitStep, waitNote, st.Reason, st.Seq,
-			st.CreatedAt, st.UpdatedAt).Scan(&newer)
-		switch {
-		case errors.Is(err, pgx.ErrNoRows):
-			// Stale or repeated snapshot: the stored status is at least as new.
-		case err != nil:
+			st.CreatedAt, st.UpdatedAt, steps).Scan(&newer)
+		if err != nil && !errors.Is(err, pgx.ErrNoRows) { // no row: a stale or repeated snapshot
 			return fmt.Errorf("upsert run: %w", err)
-		default:
-			if err := replaceSteps(ctx, tx, st.ID, st.Steps); err != nil {
-				return err
-			}
 		}
 		return appendEvents(ctx, tx, st.ID, snap.Events)
 	})
 	if err != nil {
 		return fmt.Errorf("store: apply snapshot of %s seq %d: %w", st.ID, st.Seq, err)
-	}
-	return nil
-}
-
-func replaceSteps(ctx context.Context, tx pgx.Tx, runID string, steps []domain.StepStatus) error {
-	if _, err := tx.Exec(ctx, deleteStepsSQL, runID); err != nil {
-		return fmt.Errorf("delete steps: %w", err)
-	}
-	if len(steps) == 0 {
-		return nil
-	}
-	n := len(steps)
-	names, stages, states, errs := make([]string, n), make([]string, n), make([]string, n), make([]string, n)
-	attempts, updated := make([]int32, n), make([]time.Time, n)
-	for i, st := range steps {
-		names[i], stages[i], states[i] = st.Name, string(st.Stage), string(st.State)
-		attempts[i], errs[i], updated[i] = int32(st.Attempts), st.LastError, st.UpdatedAt
-	}
-	if _, err := tx.Exec(ctx, insertStepsSQL, runID, names, stages, states, attempts, errs, updated); err != nil {
-		return fmt.Errorf("insert %d steps: %w", n, err)
 	}
 	return nil
 }
@@ -124,40 +101,22 @@ func appendEvents(ctx context.Context, tx pgx.Tx, runID string, events []domain.
 // wrapping ErrNotFound. Run and steps come from one statement, so they always belong to
 // the same snapshot.
 func (s *Store) Run(ctx context.Context, id string) (domain.RunStatus, error) {
-	rows, err := s.pool.Query(ctx, runWithStepsSQL, id)
-	if err != nil {
-		return domain.RunStatus{}, fmt.Errorf("store: load run %s: %w", id, err)
-	}
-	defer rows.Close()
 	var (
 		run   runRow
 		steps []domain.StepStatus
-		found bool
 	)
-	for rows.Next() {
-		var (
-			name, stage, state, lastErr *string
-			attempts                    *int32
-			updated                     *time.Time
-		)
-		dest := append(run.dest(), &name, &stage, &state, &attempts, &lastErr, &updated)
-		if err := rows.Scan(dest...); err != nil {
-			return domain.RunStatus{}, fmt.Errorf("store: load run %s: %w", id, err)
-		}
-		found = true
-		if name == nil { // a run without steps: the LEFT JOIN found none
-			continue
-		}
-		steps = append(steps, domain.StepStatus{
-			Name: *name, Stage: domain.Stage(*stage), State: domain.StepState(*state),
-			Attempts: int(*attempts), LastError: *lastErr, UpdatedAt: updated.UTC(),
-		})
-	}
-	if err := rows.Err(); err != nil {
+	err := s.pool.QueryRow(ctx, runWithStepsSQL, id).Scan(append(run.dest(), &steps)...)
+	switch {
+	case errors.Is(err, pgx.ErrNoRows):
+		return domain.RunStatus{}, fmt.Errorf("store: load run %s: %w", id, ErrNotFound)
+	case err != nil:
 		return domain.RunStatus{}, fmt.Errorf("store: load run %s: %w", id, err)
 	}
-	if !found {
-		return domain.RunStatus{}, fmt.Errorf("store: load run %s: %w", id, ErrNotFound)
+	for i := range steps {
+		steps[i].UpdatedAt = steps[i].UpdatedAt.UTC()
+	}
+	if len(steps) == 0 {
+		steps = nil // as the status was written
 	}
 	status := run.status()
 	status.Steps = steps
