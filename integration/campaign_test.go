@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+	"go.temporal.io/api/enums/v1"
 
 	"github.com/rollin-efa/rollin/devsim"
 	"github.com/rollin-efa/rollin/domain"
@@ -152,6 +153,20 @@ func TestCampaignReachesLiveOnAutopilot(t *testing.T) {
 		}
 	}
 	require.NotZero(t, repeated, "the runs that looped back did their connection again")
+
+	// Short calls ran as local activities: the server scheduled only the routing check and
+	// the test submission, which wait long.
+	it := h.client.GetWorkflowHistory(context.Background(), domain.RunID(domain.ARS(members[0]), wohngeld), "", false,
+		enums.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
+	scheduled := map[string]int{}
+	for it.HasNext() {
+		ev, err := it.Next()
+		require.NoError(t, err)
+		if a := ev.GetActivityTaskScheduledEventAttributes(); a != nil {
+			scheduled[a.GetActivityType().GetName()]++
+		}
+	}
+	require.Equal(t, map[string]int{workflows.ActivityVerifyRouting: rounds[members[0]], workflows.ActivityRunTestSubmission: rounds[members[0]]}, scheduled)
 
 	// A list that overlaps the Kreis in two places starts only Dormagen.
 	code, out = h.call("pm", http.MethodPost, "/api/v1/campaigns", map[string]any{

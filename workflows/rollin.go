@@ -88,7 +88,20 @@ type rollIn struct {
 	consumed   int
 	persisted  int
 	cancelCall workflow.CancelFunc
+
+	// localCalls is set for runs started since short external calls became local
+	// activities (see ChangeLocalCalls); older runs keep regular activities on replay.
+	localCalls bool
 }
+
+// ChangeLocalCalls names the change that turned the short external calls — all but the
+// routing poll and the test submission, which wait long and durably — into local
+// activities: they run inside the workflow task that needs them, which saves each call two
+// round trips through the server and four history events. They are idempotent (every
+// mutating call carries its key), so the re-execution a local activity may see after a
+// worker crash is harmless. Runs that started before the change replay with regular
+// activities, as they were recorded.
+const ChangeLocalCalls = "local-calls"
 
 func newRollIn(ctx workflow.Context, in Input) *rollIn {
 	r := &rollIn{
@@ -105,6 +118,7 @@ func newRollIn(ctx workflow.Context, in Input) *rollIn {
 }
 
 func (r *rollIn) setup() error {
+	r.localCalls = workflow.GetVersion(r.ctx, ChangeLocalCalls, workflow.DefaultVersion, 1) == 1
 	for _, name := range Actions {
 		err := workflow.SetUpdateHandlerWithOptions(r.ctx, name, r.handler(name),
 			workflow.UpdateHandlerOptions{Validator: r.validator(name)})
@@ -244,8 +258,7 @@ func (r *rollIn) call(s *step, activity string, arg func() any, result any) erro
 
 		ctx, cancel := workflow.WithCancel(r.ctx)
 		r.cancelCall = cancel
-		ctx = workflow.WithActivityOptions(ctx, r.activityOptions(s.def))
-		err := workflow.ExecuteActivity(ctx, activity, arg()).Get(ctx, result)
+		err := r.execute(ctx, s.def, activity, arg()).Get(ctx, result)
 		r.cancelCall = nil
 		cancel()
 		if err == nil {
@@ -382,9 +395,8 @@ func (r *rollIn) notify(s *step, kind string, to domain.Role) {
 	}
 	in := r.callInput(s, kind)
 	in.Notice = notice
-	ctx := workflow.WithActivityOptions(r.ctx, r.activityOptions(StepDef{}))
 	detail := "sent to " + string(to)
-	if err := workflow.ExecuteActivity(ctx, ActivityNotify, in).Get(ctx, nil); err != nil {
+	if err := r.execute(r.ctx, StepDef{}, ActivityNotify, in).Get(r.ctx, nil); err != nil {
 		// A lost reminder must not stop the run; the audit log shows it.
 		detail = "not sent: " + errMessage(err)
 	}
@@ -552,6 +564,20 @@ func (r *rollIn) callInput(s *step, purpose string) CallInput {
 		RunID: r.id, Step: s.def.Name, Round: r.round, IdempotencyKey: key,
 		Context: r.rc, Connection: r.conn, Signatures: r.sigs, Refs: r.refs,
 	}
+}
+
+// execute runs the activity of an external call for the step def: a local activity where
+// the call is short and the run started after ChangeLocalCalls, a regular one otherwise.
+// Both have the same retry policy, so an incident comes after the same tries.
+func (r *rollIn) execute(ctx workflow.Context, def StepDef, activity string, arg any) workflow.Future {
+	opts := r.activityOptions(def)
+	if r.localCalls && opts.HeartbeatTimeout == 0 && opts.ScheduleToCloseTimeout == 0 {
+		ctx = workflow.WithLocalActivityOptions(ctx, workflow.LocalActivityOptions{
+			StartToCloseTimeout: opts.StartToCloseTimeout, RetryPolicy: opts.RetryPolicy,
+		})
+		return workflow.ExecuteLocalActivity(ctx, activity, arg)
+	}
+	return workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, opts), activity, arg)
 }
 
 func (r *rollIn) activityOptions(def StepDef) workflow.ActivityOptions {
