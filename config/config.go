@@ -49,6 +49,11 @@ type Temporal struct {
 	Namespace    string `mapstructure:"namespace"`
 	TaskQueue    string `mapstructure:"task_queue"`
 	EmbeddedPort int    `mapstructure:"embedded_port"`
+	// EmbeddedDatabaseURL, if set, keeps the embedded server's state in this PostgreSQL
+	// database instead of the SQLite file in the data dir, whose single connection caps the
+	// server near a thousand busy workflows. The database is created and set up on first
+	// use; give Temporal a database of its own, not the one of database.url.
+	EmbeddedDatabaseURL string `mapstructure:"embedded_database_url"`
 }
 
 // Token is one API token and whom it stands for.
@@ -119,6 +124,7 @@ var defaults = map[string]any{
 	"temporal.namespace":                     "default",
 	"temporal.task_queue":                    "rollin",
 	"temporal.embedded_port":                 7233,
+	"temporal.embedded_database_url":         "",
 	"process.reminder_after_days":            7,
 	"process.escalation_after_days":          14,
 	"process.call_attempts":                  5,
@@ -258,6 +264,16 @@ func (c Config) Validate() error {
 	}
 	if c.Temporal.EmbeddedPort < 1 || c.Temporal.EmbeddedPort > 65535 {
 		return &KeyError{"temporal.embedded_port", fmt.Sprintf("%d is not a port", c.Temporal.EmbeddedPort)}
+	}
+	if raw := c.Temporal.EmbeddedDatabaseURL; raw != "" {
+		// The messages never quote raw: the URL may carry a password.
+		u, err := url.Parse(raw)
+		if err != nil {
+			return &KeyError{"temporal.embedded_database_url", "is not a URL; want postgres://user@host/database"}
+		}
+		if (u.Scheme != "postgres" && u.Scheme != "postgresql") || u.Host == "" || strings.Trim(u.Path, "/") == "" {
+			return &KeyError{"temporal.embedded_database_url", fmt.Sprintf("%q is not a postgres://user@host/database URL", u.Redacted())}
+		}
 	}
 	if err := c.Auth.validate(); err != nil {
 		return err

@@ -97,6 +97,9 @@ func TestBadValuesNameTheKey(t *testing.T) {
 		"test poll too long":  {"process: {test_poll: 45s}", "process.test_poll"},
 		"autopilot failures":  {"simulators: {autopilot: {test_failure_rate: 2}}", "simulators.autopilot.test_failure_rate"},
 		"unquoted ARS":        {`auth: {tokens: [{name: a, role: municipality, token: "0123456789abcdef", ars: 055150000000}]}`, "auth.tokens[0].ars"},
+		"embedded db scheme":  {"temporal: {embedded_database_url: 'mysql://u@localhost/temporal'}", "temporal.embedded_database_url"},
+		"embedded db no name": {"temporal: {embedded_database_url: 'postgres://u@localhost'}", "temporal.embedded_database_url"},
+		"embedded db garbage": {"temporal: {embedded_database_url: 'postgres://u@localhost:port/t'}", "temporal.embedded_database_url"},
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
@@ -108,6 +111,21 @@ func TestBadValuesNameTheKey(t *testing.T) {
 			require.True(t, IsKeyError(err))
 		})
 	}
+}
+
+func TestEmbeddedDatabaseURL(t *testing.T) {
+	cfg, err := load(t, "")
+	require.NoError(t, err)
+	require.Empty(t, cfg.Temporal.EmbeddedDatabaseURL, "empty: the embedded server keeps SQLite")
+
+	_, err = load(t, "temporal: {embedded_database_url: 'mysql://u:s3cret@localhost/temporal'}")
+	require.ErrorContains(t, err, "temporal.embedded_database_url")
+	require.NotContains(t, err.Error(), "s3cret", "the message must not show the password")
+
+	t.Setenv("ROLLIN_TEMPORAL_EMBEDDED_DATABASE_URL", "postgresql://postgres@localhost:5432/rollin_temporal?sslmode=disable")
+	cfg, err = load(t, "")
+	require.NoError(t, err)
+	require.Equal(t, "postgresql://postgres@localhost:5432/rollin_temporal?sslmode=disable", cfg.Temporal.EmbeddedDatabaseURL)
 }
 
 func TestMissingConfigFile(t *testing.T) {

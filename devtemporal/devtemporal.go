@@ -1,11 +1,13 @@
 // Package devtemporal runs a whole Temporal server (frontend, history, matching and the
-// internal worker service) inside the calling process, with its state in one SQLite file.
-// It exists for `rollin dev`: a developer gets Temporal without Docker or a separate
-// `temporal server start-dev`, and workflows that were running when `rollin dev` stopped carry
-// on when it starts again on the same data directory.
+// internal worker service) inside the calling process, with its state in one SQLite file or,
+// optionally, in a PostgreSQL database. It exists for `rollin dev`: a developer gets Temporal
+// without Docker or a separate `temporal server start-dev`, and workflows that were running
+// when `rollin dev` stopped carry on when it starts again on the same data directory (or
+// database).
 //
-// It is not meant for production: SQLite allows one writer at a time, there is a single
-// history shard, and there is no authentication.
+// It is not meant for production: there is no authentication, and with SQLite one writer at
+// a time and a single history shard. PostgreSQL lifts the write limit for load tests on one
+// machine (see Config.PostgresURL).
 //
 // Importing this package links the Temporal server into the binary: a stripped SDK worker
 // grows from about 21 MB to about 150 MB, and a cold build takes minutes. Keep the import in
@@ -58,7 +60,7 @@ const (
 
 	// numHistoryShards is persisted in the cluster metadata on first start; the server warns
 	// and keeps the persisted value if the config disagrees. One shard is plenty for a
-	// developer machine and keeps SQLite writes few.
+	// developer machine and keeps SQLite writes few. PostgreSQL has postgresHistoryShards.
 	numHistoryShards = 1
 
 	// readyTimeout bounds how long Start waits, after the services have started, for the
@@ -75,7 +77,27 @@ const (
 type Config struct {
 	// DataDir holds the server state: the SQLite file lives at DataDir/temporal.db. The
 	// directory is created (0700) if it is missing. Removing it resets Temporal to nothing.
+	// It is required unless PostgresURL is set, and unused when it is.
 	DataDir string
+	// PostgresURL, if set, keeps the server state in this PostgreSQL database
+	// (postgres://user[:password]@host[:port]/database[?params]) instead of SQLite. SQLite
+	// has a single connection, which caps the server near a thousand busy workflows; use
+	// PostgreSQL to load-test beyond that on one machine. Empty keeps SQLite.
+	//
+	// Start creates the database if it is missing (connecting to the "postgres" maintenance
+	// database of the same server), sets up Temporal's schema on first use (the default
+	// store in the "public" schema, the visibility store in the "temporal_visibility" schema
+	// of the same database) and applies only missing schema versions on later starts, so a
+	// restart on the same database keeps every workflow. Give Temporal a database of its own:
+	// its table names (namespaces, tasks, queue, ...) would clash with an application's.
+	//
+	// The server uses 4 history shards here (SQLite: 1), so that history works on several
+	// workflows at once. The shard count is persisted at the first start on a database and
+	// must never change afterwards; to change it, drop the database. Each service keeps its
+	// own pool of up to 20 connections per store: an idle server holds about 40, and under
+	// heavy load the total can pass PostgreSQL's default max_connections of 100. URL
+	// parameters go to the driver (pgx); sslmode defaults to prefer, as with libpq.
+	PostgresURL string
 	// Namespace is registered at every start. Registration writes straight to the database
 	// before the server starts and does nothing if the namespace already exists, so it is
 	// safe on an existing data dir. Its retention is 24 hours: closed workflows disappear
@@ -98,8 +120,8 @@ type Config struct {
 
 // Server is a running embedded Temporal server. Stop it before the process exits so that
 // in-flight work finishes cleanly; a crash loses nothing that was acknowledged (SQLite
-// replays its WAL on the next open and the server resumes timers and tasks from the
-// database).
+// replays its WAL on the next open, PostgreSQL its own log, and the server resumes timers
+// and tasks from the database).
 type Server struct {
 	srv      temporal.Server
 	addr     string
@@ -108,9 +130,10 @@ type Server struct {
 	stopErr  error
 }
 
-// Start opens (or creates) the database under cfg.DataDir, registers cfg.Namespace, starts
-// all Temporal services and returns once the frontend answers a DescribeNamespace for
-// cfg.Namespace, so that callers can dial and start workers right away.
+// Start opens (or creates) the database under cfg.DataDir, or the PostgreSQL database of
+// cfg.PostgresURL, registers cfg.Namespace, starts all Temporal services and returns once
+// the frontend answers a DescribeNamespace for cfg.Namespace, so that callers can dial and
+// start workers right away.
 //
 // ctx bounds the whole start. If it ends while the services are still starting, Start
 // returns ctx.Err() and stops the server in the background once its start has finished
@@ -122,7 +145,13 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 	if err := cfg.applyDefaults(); err != nil {
 		return nil, err
 	}
-	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+	var pg *postgresStore
+	if cfg.PostgresURL != "" {
+		var err error
+		if pg, err = parsePostgresURL(cfg.PostgresURL); err != nil {
+			return nil, err
+		}
+	} else if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("devtemporal: create data dir: %w", err)
 	}
 	// The server reports a port it cannot bind with a Fatal log, which exits the process;
@@ -131,9 +160,18 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 		return nil, err
 	}
 
-	sqlCfg := sqlConfig(filepath.Join(cfg.DataDir, DBFileName))
-	if err := prepareDB(sqlCfg, cfg.Namespace); err != nil {
-		return nil, err
+	var store config.Persistence
+	if pg != nil {
+		if err := pg.prepare(ctx, cfg.Namespace); err != nil {
+			return nil, err
+		}
+		store = pg.persistence()
+	} else {
+		sqlCfg := sqlConfig(filepath.Join(cfg.DataDir, DBFileName))
+		if err := prepareDB(sqlCfg, cfg.Namespace); err != nil {
+			return nil, err
+		}
+		store = sqlitePersistence(sqlCfg)
 	}
 
 	ports, err := freePorts(3)
@@ -147,7 +185,7 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 		dialHost = DefaultHost
 	}
 	addr := net.JoinHostPort(dialHost, strconv.Itoa(cfg.Port))
-	srvCfg := serverConfig(cfg, sqlCfg, addr, ports)
+	srvCfg := serverConfig(cfg, store, addr, ports)
 	logLevel := zap.NewAtomicLevelAt(serverLogLevel)
 
 	srv, err := temporal.NewServer(
@@ -203,7 +241,8 @@ func (s *Server) Address() string { return s.addr }
 // The SQLite connection stays open after Stop, for the life of the process: the SQLite
 // plugin shares one connection per database among the services and never closes it. That
 // is what lets Start run again on the same DataDir in the same process, but it also means
-// the files cannot be removed cleanly on Windows until the process exits.
+// the files cannot be removed cleanly on Windows until the process exits. (PostgreSQL has
+// no such sharing: each service's pools are its own.)
 func (s *Server) Stop() error {
 	s.stopOnce.Do(func() {
 		// While the services go down one by one, every poll, lease renewal and query cut
@@ -217,19 +256,21 @@ func (s *Server) Stop() error {
 }
 
 func (cfg *Config) applyDefaults() error {
-	if cfg.DataDir == "" {
-		return errors.New("devtemporal: DataDir is required")
+	if cfg.PostgresURL == "" {
+		if cfg.DataDir == "" {
+			return errors.New("devtemporal: DataDir is required")
+		}
+		dir, err := filepath.Abs(cfg.DataDir)
+		if err != nil {
+			return fmt.Errorf("devtemporal: DataDir: %w", err)
+		}
+		// The path ends up in a SQLite URI ("file:<path>?<params>"); these characters would be
+		// read as URI syntax rather than as part of the name.
+		if strings.ContainsAny(dir, "?#%") {
+			return fmt.Errorf("devtemporal: DataDir %q must not contain '?', '#' or '%%'", dir)
+		}
+		cfg.DataDir = dir
 	}
-	dir, err := filepath.Abs(cfg.DataDir)
-	if err != nil {
-		return fmt.Errorf("devtemporal: DataDir: %w", err)
-	}
-	// The path ends up in a SQLite URI ("file:<path>?<params>"); these characters would be
-	// read as URI syntax rather than as part of the name.
-	if strings.ContainsAny(dir, "?#%") {
-		return fmt.Errorf("devtemporal: DataDir %q must not contain '?', '#' or '%%'", dir)
-	}
-	cfg.DataDir = dir
 	if cfg.Namespace == "" {
 		return errors.New("devtemporal: Namespace is required")
 	}
@@ -309,9 +350,20 @@ func prepareDB(sqlCfg *config.SQL, namespace string) error {
 	return nil
 }
 
+// sqlitePersistence is the server's store configuration for the SQLite file of sqlCfg: one
+// data store for both the default and the visibility store.
+func sqlitePersistence(sqlCfg *config.SQL) config.Persistence {
+	return config.Persistence{
+		DefaultStore:     sqliteplugin.PluginName,
+		VisibilityStore:  sqliteplugin.PluginName,
+		NumHistoryShards: numHistoryShards,
+		DataStores:       map[string]config.DataStore{sqliteplugin.PluginName: {SQL: sqlCfg}},
+	}
+}
+
 // serverConfig is the static server configuration. ports are the gRPC ports of history,
 // matching and worker, in that order.
-func serverConfig(cfg Config, sqlCfg *config.SQL, frontendAddr string, ports []int) *config.Config {
+func serverConfig(cfg Config, store config.Persistence, frontendAddr string, ports []int) *config.Config {
 	internal := func(port int) config.Service {
 		// BindOnIP rather than BindOnLocalHost: the latter honours $LOCALHOST_IP and otherwise
 		// resolves "localhost" (possibly to ::1), and the address must match the static hosts.
@@ -323,12 +375,7 @@ func serverConfig(cfg Config, sqlCfg *config.SQL, frontendAddr string, ports []i
 	c.Global.Membership = config.Membership{MaxJoinDuration: 30 * time.Second, BroadcastAddress: DefaultHost}
 	// Global.Metrics stays nil (a no-op metrics handler: nothing listens) and PProf.Port 0
 	// (pprof off). Both would otherwise need ports of their own.
-	c.Persistence = config.Persistence{
-		DefaultStore:     sqliteplugin.PluginName,
-		VisibilityStore:  sqliteplugin.PluginName,
-		NumHistoryShards: numHistoryShards,
-		DataStores:       map[string]config.DataStore{sqliteplugin.PluginName: {SQL: sqlCfg}},
-	}
+	c.Persistence = store
 	c.ClusterMetadata = &cluster.Config{
 		EnableGlobalNamespace:    false,
 		FailoverVersionIncrement: 10,

@@ -2,17 +2,23 @@ package integration
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"net"
+	"net/url"
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/stretchr/testify/require"
 	enumspb "go.temporal.io/api/enums/v1"
+	"go.temporal.io/api/workflowservice/v1"
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/worker"
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/rollin-efa/rollin/devtemporal"
+	"github.com/rollin-efa/rollin/store/storetest"
 )
 
 const (
@@ -38,18 +44,38 @@ func restartCheckActivity(context.Context) (string, error) { return "done", nil 
 
 // TestDevServerKeepsRunsAcrossRestart starts the embedded dev server, starts a workflow that
 // sleeps on a 20 s durable timer, stops server and worker while the timer is pending, starts
-// both again on the same data dir and port, and expects the workflow to finish. It takes
-// about 22 s.
+// both again on the same state and port, and expects the workflow to finish and to be listed
+// as completed by visibility. It does so once per persistence, SQLite in a data dir and
+// PostgreSQL in a fresh database, and takes about 22 s for each.
 func TestDevServerKeepsRunsAcrossRestart(t *testing.T) {
 	if testing.Short() {
-		t.Skip("takes ~22s (20s durable timer)")
+		t.Skip("takes ~45s (a 20s durable timer per persistence)")
 	}
+	for _, tc := range []struct {
+		name  string
+		store func(t *testing.T) devtemporal.Config
+	}{
+		{"sqlite", func(t *testing.T) devtemporal.Config {
+			return devtemporal.Config{DataDir: t.TempDir() + "/data"} // missing on purpose: Start creates it
+		}},
+		{"postgres", func(t *testing.T) devtemporal.Config {
+			// The database is missing on purpose too: Start creates it and sets up the schema,
+			// and the restart must find both and leave them alone.
+			return devtemporal.Config{PostgresURL: temporalTestDatabaseURL(t)}
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := tc.store(t)
+			cfg.Namespace = restartCheckNamespace
+			cfg.Port = freeTCPPort(t) // not 7233, which a developer's own server may hold
+			checkRestartKeepsRun(t, cfg)
+		})
+	}
+}
+
+// checkRestartKeepsRun is TestDevServerKeepsRunsAcrossRestart on the persistence of cfg.
+func checkRestartKeepsRun(t *testing.T, cfg devtemporal.Config) {
 	ctx := t.Context()
-	cfg := devtemporal.Config{
-		DataDir:   t.TempDir() + "/data", // missing on purpose: Start creates it
-		Namespace: restartCheckNamespace,
-		Port:      freeTCPPort(t), // not 7233, which a developer's own server may hold
-	}
 
 	startAll := func() (*devtemporal.Server, client.Client, worker.Worker) {
 		t.Helper()
@@ -94,7 +120,7 @@ func TestDevServerKeepsRunsAcrossRestart(t *testing.T) {
 	stopAll(srv, c, w)
 	require.Less(t, time.Since(started), restartCheckTimer/2, "restart must happen while the timer is pending")
 
-	// Second life, same data dir and port: the run must be there and finish.
+	// Second life, same state and port: the run must be there and finish.
 	srv, c, w = startAll()
 	defer stopAll(srv, c, w)
 	waitCtx, cancel := context.WithTimeout(ctx, restartCheckTimer+30*time.Second)
@@ -103,6 +129,45 @@ func TestDevServerKeepsRunsAcrossRestart(t *testing.T) {
 	require.NoError(t, c.GetWorkflow(waitCtx, run.GetID(), run.GetRunID()).Get(waitCtx, &out))
 	require.Equal(t, "done", out)
 	require.GreaterOrEqual(t, time.Since(started), restartCheckTimer, "the timer must not fire early")
+
+	// Visibility, a store of its own (a schema of its own in PostgreSQL), saw it close too.
+	// It is updated asynchronously, hence the wait.
+	require.Eventually(t, func() bool {
+		resp, err := c.ListWorkflow(ctx, &workflowservice.ListWorkflowExecutionsRequest{
+			Namespace: cfg.Namespace,
+			Query:     "WorkflowId = '" + run.GetID() + "'",
+		})
+		return err == nil && len(resp.GetExecutions()) == 1 &&
+			resp.GetExecutions()[0].GetStatus() == enumspb.WORKFLOW_EXECUTION_STATUS_COMPLETED
+	}, 10*time.Second, 100*time.Millisecond, "visibility never listed the run as completed")
+}
+
+// temporalTestDatabaseURL returns the URL of a database with a fresh random name
+// (rollin_test_temporal_<hex>) on the test server of storetest, without creating it, and
+// drops it (WITH (FORCE), in case a pool is still open) when the test ends.
+func temporalTestDatabaseURL(t *testing.T) string {
+	t.Helper()
+	adminURL := storetest.AdminURL()
+	u, err := url.Parse(adminURL)
+	require.NoError(t, err)
+	b := make([]byte, 8)
+	_, _ = rand.Read(b)
+	name := "rollin_test_temporal_" + hex.EncodeToString(b)
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		conn, err := pgx.Connect(ctx, adminURL)
+		if err != nil {
+			t.Errorf("drop test database %s: %v", name, err)
+			return
+		}
+		defer conn.Close(ctx)
+		if _, err := conn.Exec(ctx, "DROP DATABASE IF EXISTS "+pgx.Identifier{name}.Sanitize()+" WITH (FORCE)"); err != nil {
+			t.Errorf("drop test database %s: %v", name, err)
+		}
+	})
+	u.Path, u.RawPath = "/"+name, ""
+	return u.String()
 }
 
 // freeTCPPort returns a loopback port that was free a moment ago.

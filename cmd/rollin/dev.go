@@ -64,7 +64,7 @@ func runDev(ctx context.Context, cfg config.Config, log *zap.Logger, cmd *cobra.
 	if address == "" {
 		dbDir, _ := filepath.Abs(cfg.DataDir)
 		srv, err := devtemporal.Start(ctx, devtemporal.Config{
-			DataDir: dbDir, Namespace: cfg.Temporal.Namespace, Port: cfg.Temporal.EmbeddedPort, Logger: log.Named("temporal-server"),
+			DataDir: dbDir, Namespace: cfg.Temporal.Namespace, Port: cfg.Temporal.EmbeddedPort, Logger: log.Named("temporal-server"), PostgresURL: cfg.Temporal.EmbeddedDatabaseURL,
 		})
 		if err != nil {
 			return fmt.Errorf("start embedded Temporal: %w", err)
