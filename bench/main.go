@@ -35,6 +35,7 @@ type options struct {
 	temporalDatabaseURL string
 	rollinBin           string
 	cpuProfile          string
+	profilePart         string
 }
 
 func main() {
@@ -50,7 +51,8 @@ func main() {
 	flag.StringVar(&o.databaseURL, "database-url", "postgres://postgres@localhost:5432/rollin_bench?sslmode=disable", "read-model database; dropped and created afresh")
 	flag.StringVar(&o.temporalDatabaseURL, "temporal-database-url", "", "keep the embedded Temporal server's state in this PostgreSQL database (dropped and created afresh) instead of SQLite")
 	flag.StringVar(&o.rollinBin, "rollin", "", "the rollin binary whose `rollin worker` the memory part runs; empty skips that part")
-	flag.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of the campaign part to this file")
+	flag.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of the part named by -profile to this file")
+	flag.StringVar(&o.profilePart, "profile", "campaign", "the part -cpuprofile profiles: campaign, baseline or reads")
 	flag.Parse()
 
 	log, err := logging.New("warn")
@@ -87,19 +89,12 @@ func run(ctx context.Context, o options, log *zap.Logger) error {
 	waitingARS := e.ars[len(e.ars)-o.waiting:]
 
 	progress("1/6 Rollin: campaign of %d roll-ins on autopilot (delay 0, simulators without latency)", o.runs)
-	if o.cpuProfile != "" {
-		f, err := os.Create(o.cpuProfile)
-		if err != nil {
-			return err
-		}
-		if err := pprof.StartCPUProfile(f); err != nil {
-			return err
-		}
+	stopProfile, err := o.startProfile("campaign")
+	if err != nil {
+		return err
 	}
 	r.rollin, err = e.runCampaign(ctx, benchServices["campaign"], campaignARS, allIn(domain.RunLive), time.Hour)
-	if o.cpuProfile != "" {
-		pprof.StopCPUProfile()
-	}
+	stopProfile()
 	if err != nil {
 		return err
 	}
@@ -110,13 +105,23 @@ func run(ctx context.Context, o options, log *zap.Logger) error {
 	progress("   %d live in %s (%.1f/s), %d external calls per roll-in", o.runs, r.rollin.elapsed.Round(time.Millisecond), r.rollin.perSecond(), calls)
 
 	progress("2/6 baseline: %d bare workflows of %d no-op activities", o.runs, calls)
-	if r.baseline, err = e.runBaseline(ctx, o.runs, calls); err != nil {
+	if stopProfile, err = o.startProfile("baseline"); err != nil {
+		return err
+	}
+	r.baseline, err = e.runBaseline(ctx, o.runs, calls)
+	stopProfile()
+	if err != nil {
 		return err
 	}
 	progress("   done in %s (%.1f/s)", r.baseline.elapsed.Round(time.Millisecond), r.baseline.perSecond())
 
 	progress("3/6 status reads: filling the read model to %d runs, then %d clients for %s each", o.statusRows, o.clients, o.readFor)
-	if r.reads, r.fill, err = e.statusReads(ctx, o.statusRows, o.clients, o.readFor); err != nil {
+	if stopProfile, err = o.startProfile("reads"); err != nil {
+		return err
+	}
+	r.reads, r.fill, err = e.statusReads(ctx, o.statusRows, o.clients, o.readFor)
+	stopProfile()
+	if err != nil {
 		return err
 	}
 
@@ -159,6 +164,26 @@ func run(ctx context.Context, o options, log *zap.Logger) error {
 	}
 	progress("wrote %s", o.out)
 	return nil
+}
+
+// startProfile starts the CPU profile when part is the one -profile names, and returns
+// the function that stops it.
+func (o options) startProfile(part string) (func(), error) {
+	if o.cpuProfile == "" || o.profilePart != part {
+		return func() {}, nil
+	}
+	f, err := os.Create(o.cpuProfile)
+	if err != nil {
+		return nil, err
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		_ = f.Close()
+		return nil, err
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		_ = f.Close()
+	}, nil
 }
 
 func progress(format string, args ...any) {

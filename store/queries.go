@@ -123,8 +123,9 @@ ON CONFLICT (ars) DO NOTHING`
 // returns a row only when it did; created_at keeps its first value.
 const upsertRunSQL = `
 INSERT INTO runs AS r (id, ars, service, land, kreis, state, stage,
-	waiting_action, waiting_role, waiting_step, waiting_note, reason, seq, created_at, updated_at, steps)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)
+	waiting_action, waiting_role, waiting_step, waiting_note, reason, seq, created_at, updated_at,
+	step_names, step_stages, step_states, step_attempts, step_errors, step_updated)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21)
 ON CONFLICT (id) DO UPDATE SET
 	ars            = EXCLUDED.ars,
 	service        = EXCLUDED.service,
@@ -139,7 +140,12 @@ ON CONFLICT (id) DO UPDATE SET
 	reason         = EXCLUDED.reason,
 	seq            = EXCLUDED.seq,
 	updated_at     = EXCLUDED.updated_at,
-	steps          = EXCLUDED.steps
+	step_names     = EXCLUDED.step_names,
+	step_stages    = EXCLUDED.step_stages,
+	step_states    = EXCLUDED.step_states,
+	step_attempts  = EXCLUDED.step_attempts,
+	step_errors    = EXCLUDED.step_errors,
+	step_updated   = EXCLUDED.step_updated
 WHERE r.seq < EXCLUDED.seq
 RETURNING true`
 
@@ -155,9 +161,11 @@ ON CONFLICT (run_id, seq) DO NOTHING`
 const runColumns = `id, ars, service, state, stage,
 	waiting_action, waiting_role, waiting_step, waiting_note, reason, seq, created_at, updated_at`
 
-// runWithStepsSQL reads a run with its steps: one row, the steps a JSON array in plan
-// order, so both always belong to the same snapshot.
-const runWithStepsSQL = `SELECT ` + runColumns + `, steps FROM runs WHERE id = $1`
+// runWithStepsSQL reads a run with its steps: one row, the steps as parallel arrays in
+// plan order, so both always belong to the same snapshot.
+const runWithStepsSQL = `SELECT ` + runColumns + `,
+	step_names, step_stages, step_states, step_attempts, step_errors, step_updated
+FROM runs WHERE id = $1`
 
 // runsSQL builds the filtered keyset page query over runs, fetching limit+1 rows.
 func runsSQL(f RunFilter, limit int) (string, []any) {
@@ -306,16 +314,21 @@ ORDER BY key`
 // the status endpoint reads them as it reads any run.
 const fillSyntheticRunsSQL = `
 INSERT INTO runs (id, ars, service, land, kreis, state, stage,
-	waiting_action, waiting_role, waiting_step, seq, created_at, updated_at, steps)
+	waiting_action, waiting_role, waiting_step, seq, created_at, updated_at,
+	step_names, step_stages, step_states, step_attempts, step_errors, step_updated)
 SELECT 'rollin/' || m.ars || '/' || k.key, m.ars, k.key, m.land, m.kreis, 'waiting', 'vereinbarung',
-	'sign-agreement', 'municipality', 'framework-agreement', 3, now(), now(), st.steps
+	'sign-agreement', 'municipality', 'framework-agreement', 3, now(), now(),
+	st.names, st.stages, st.states, st.attempts, st.errors, st.updated
 FROM generate_series(1, (SELECT ceil($1::numeric / count(*))::int FROM municipalities)) AS g(n)
 CROSS JOIN LATERAL (SELECT '99999' || lpad(g.n::text, 9, '0') AS key) k
 CROSS JOIN municipalities m
 CROSS JOIN (
-	SELECT jsonb_agg(jsonb_build_object('name', 'step-' || p, 'stage', 'vereinbarung',
-		'state', CASE WHEN p < 2 THEN 'done' ELSE 'pending' END, 'attempts', 1,
-		'last_error', '', 'updated_at', now()) ORDER BY p) AS steps
+	SELECT array_agg('step-' || p ORDER BY p) AS names,
+		array_agg('vereinbarung'::text ORDER BY p) AS stages,
+		array_agg(CASE WHEN p < 2 THEN 'done' ELSE 'pending' END ORDER BY p) AS states,
+		array_agg(1 ORDER BY p) AS attempts,
+		array_agg(''::text ORDER BY p) AS errors,
+		array_agg(now() ORDER BY p) AS updated
 	FROM generate_series(0, $2 - 1) AS p
 ) st
 ORDER BY g.n, m.ars

@@ -57,16 +57,14 @@ func (s *Store) ApplySnapshot(ctx context.Context, snap domain.RunSnapshot) erro
 		waitAction, waitRole, waitStep, waitNote = &w.Action, &role, &w.Step, &w.Note
 	}
 
-	steps := st.Steps
-	if steps == nil {
-		steps = []domain.StepStatus{} // a JSON array, never null
-	}
+	steps := newStepArrays(st.Steps)
 	err = s.inTx(ctx, func(tx pgx.Tx) error {
 		var newer bool
 		err := tx.QueryRow(ctx, upsertRunSQL,
 			st.ID, string(ars), string(st.Service), ars.Land(), ars.Kreis(), string(st.State),
 			string(st.Stage), waitAction, waitRole, waitStep, waitNote, st.Reason, st.Seq,
-			st.CreatedAt, st.UpdatedAt, steps).Scan(&newer)
+			st.CreatedAt, st.UpdatedAt, steps.names, steps.stages, steps.states, steps.attempts,
+			steps.errors, steps.updated).Scan(&newer)
 		if err != nil && !errors.Is(err, pgx.ErrNoRows) { // no row: a stale or repeated snapshot
 			return fmt.Errorf("upsert run: %w", err)
 		}
@@ -103,24 +101,55 @@ func appendEvents(ctx context.Context, tx pgx.Tx, runID string, events []domain.
 func (s *Store) Run(ctx context.Context, id string) (domain.RunStatus, error) {
 	var (
 		run   runRow
-		steps []domain.StepStatus
+		steps stepArrays
 	)
-	err := s.pool.QueryRow(ctx, runWithStepsSQL, id).Scan(append(run.dest(), &steps)...)
+	dest := append(run.dest(), &steps.names, &steps.stages, &steps.states, &steps.attempts, &steps.errors, &steps.updated)
+	err := s.pool.QueryRow(ctx, runWithStepsSQL, id).Scan(dest...)
 	switch {
 	case errors.Is(err, pgx.ErrNoRows):
 		return domain.RunStatus{}, fmt.Errorf("store: load run %s: %w", id, ErrNotFound)
 	case err != nil:
 		return domain.RunStatus{}, fmt.Errorf("store: load run %s: %w", id, err)
 	}
-	for i := range steps {
-		steps[i].UpdatedAt = steps[i].UpdatedAt.UTC()
-	}
-	if len(steps) == 0 {
-		steps = nil // as the status was written
-	}
 	status := run.status()
-	status.Steps = steps
+	status.Steps = steps.statuses()
 	return status, nil
+}
+
+// stepArrays are a run's steps as the runs table keeps them: one array per field, element
+// i of each belonging to step i (a CHECK keeps their lengths equal).
+type stepArrays struct {
+	names, stages, states, errors []string
+	attempts                      []int32
+	updated                       []time.Time
+}
+
+func newStepArrays(steps []domain.StepStatus) stepArrays {
+	n := len(steps)
+	a := stepArrays{
+		names: make([]string, n), stages: make([]string, n), states: make([]string, n), errors: make([]string, n),
+		attempts: make([]int32, n), updated: make([]time.Time, n),
+	}
+	for i, st := range steps {
+		a.names[i], a.stages[i], a.states[i], a.errors[i] = st.Name, string(st.Stage), string(st.State), st.LastError
+		a.attempts[i], a.updated[i] = int32(st.Attempts), st.UpdatedAt
+	}
+	return a
+}
+
+// statuses zips the arrays back into steps; nil when the run has none, as it was written.
+func (a stepArrays) statuses() []domain.StepStatus {
+	if len(a.names) == 0 {
+		return nil
+	}
+	out := make([]domain.StepStatus, len(a.names))
+	for i := range out {
+		out[i] = domain.StepStatus{
+			Name: a.names[i], Stage: domain.Stage(a.stages[i]), State: domain.StepState(a.states[i]),
+			Attempts: int(a.attempts[i]), LastError: a.errors[i], UpdatedAt: a.updated[i].UTC(),
+		}
+	}
+	return out
 }
 
 // Runs returns one page of runs in ID order, without their steps (a list view does not

@@ -1,15 +1,34 @@
--- A run's steps move into the run's row, as a JSON array in plan order. A status read is
--- then one primary-key lookup instead of a join over a dozen step rows, and a transition
+-- A run's steps move into the run's row, as parallel arrays in plan order (element i of
+-- each array is step i). A status read is then one primary-key lookup instead of a join
+-- over a dozen step rows, decoded from PostgreSQL's binary array format, and a transition
 -- writes one row instead of deleting and re-inserting every step. Nothing selects single
 -- steps: the operators' bulk actions filter on runs.waiting_step.
 
 -- +goose Up
-ALTER TABLE runs ADD COLUMN steps jsonb NOT NULL DEFAULT '[]' CHECK (jsonb_typeof(steps) = 'array');
-UPDATE runs r SET steps = s.steps
+ALTER TABLE runs
+    ADD COLUMN step_names    text[]        NOT NULL DEFAULT '{}',
+    ADD COLUMN step_stages   text[]        NOT NULL DEFAULT '{}',
+    ADD COLUMN step_states   text[]        NOT NULL DEFAULT '{}',
+    ADD COLUMN step_attempts integer[]     NOT NULL DEFAULT '{}',
+    ADD COLUMN step_errors   text[]        NOT NULL DEFAULT '{}',
+    ADD COLUMN step_updated  timestamptz[] NOT NULL DEFAULT '{}',
+    ADD CONSTRAINT runs_steps_aligned CHECK (
+        cardinality(step_stages) = cardinality(step_names) AND
+        cardinality(step_states) = cardinality(step_names) AND
+        cardinality(step_attempts) = cardinality(step_names) AND
+        cardinality(step_errors) = cardinality(step_names) AND
+        cardinality(step_updated) = cardinality(step_names));
+UPDATE runs r SET
+    step_names = s.names, step_stages = s.stages, step_states = s.states,
+    step_attempts = s.attempts, step_errors = s.errors, step_updated = s.updated
 FROM (
-    SELECT run_id, jsonb_agg(jsonb_build_object(
-               'name', name, 'stage', stage, 'state', state, 'attempts', attempts,
-               'last_error', last_error, 'updated_at', updated_at) ORDER BY position) AS steps
+    SELECT run_id,
+           array_agg(name ORDER BY position)       AS names,
+           array_agg(stage ORDER BY position)      AS stages,
+           array_agg(state ORDER BY position)      AS states,
+           array_agg(attempts ORDER BY position)   AS attempts,
+           array_agg(last_error ORDER BY position) AS errors,
+           array_agg(updated_at ORDER BY position) AS updated
     FROM run_steps GROUP BY run_id
 ) s
 WHERE s.run_id = r.id;
@@ -28,7 +47,9 @@ CREATE TABLE run_steps (
     PRIMARY KEY (run_id, position)
 );
 INSERT INTO run_steps (run_id, position, name, stage, state, attempts, last_error, updated_at)
-SELECT r.id, e.ord - 1, e.v->>'name', e.v->>'stage', e.v->>'state', (e.v->>'attempts')::int,
-       e.v->>'last_error', (e.v->>'updated_at')::timestamptz
-FROM runs r, jsonb_array_elements(r.steps) WITH ORDINALITY AS e(v, ord);
-ALTER TABLE runs DROP COLUMN steps;
+SELECT r.id, s.ord - 1, s.name, s.stage, s.state, s.attempts, s.last_error, s.updated_at
+FROM runs r, unnest(r.step_names, r.step_stages, r.step_states, r.step_attempts, r.step_errors, r.step_updated)
+    WITH ORDINALITY AS s(name, stage, state, attempts, last_error, updated_at, ord);
+ALTER TABLE runs DROP CONSTRAINT runs_steps_aligned,
+    DROP COLUMN step_names, DROP COLUMN step_stages, DROP COLUMN step_states,
+    DROP COLUMN step_attempts, DROP COLUMN step_errors, DROP COLUMN step_updated;
