@@ -10,9 +10,11 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"net/url"
 	"os"
 	"os/signal"
 	"runtime/pprof"
+	"strings"
 	"time"
 
 	"go.uber.org/zap"
@@ -72,6 +74,11 @@ func run(ctx context.Context, o options, log *zap.Logger) error {
 	if o.runs < 1 || o.incidents < 1 || o.waiting < 1 {
 		return fmt.Errorf("-runs, -incidents and -waiting must be at least 1")
 	}
+	for _, u := range []string{o.databaseURL, o.temporalDatabaseURL} {
+		if u != "" && !strings.Contains(u, "bench") {
+			return fmt.Errorf("%s: the benchmark drops and recreates its databases; give it one whose name contains \"bench\"", redactURL(u))
+		}
+	}
 	r := report{options: o, machine: readMachine(), started: time.Now()}
 	progress("setting up: embedded Temporal (%s), PostgreSQL read model, register, simulators, worker, API", r.persistence())
 	e, err := newEnv(ctx, o, log)
@@ -108,12 +115,16 @@ func run(ctx context.Context, o options, log *zap.Logger) error {
 	if stopProfile, err = o.startProfile("baseline"); err != nil {
 		return err
 	}
-	r.baseline, err = e.runBaseline(ctx, o.runs, calls)
+	r.baseline, err = e.runBaseline(ctx, o.runs, calls, false)
 	stopProfile()
 	if err != nil {
 		return err
 	}
-	progress("   done in %s (%.1f/s)", r.baseline.elapsed.Round(time.Millisecond), r.baseline.perSecond())
+	progress("   done in %s (%.1f/s); again with local activities", r.baseline.elapsed.Round(time.Millisecond), r.baseline.perSecond())
+	if r.baselineLocal, err = e.runBaseline(ctx, o.runs, calls, true); err != nil {
+		return err
+	}
+	progress("   done in %s (%.1f/s)", r.baselineLocal.elapsed.Round(time.Millisecond), r.baselineLocal.perSecond())
 
 	progress("3/6 status reads: filling the read model to %d runs, then %d clients for %s each", o.statusRows, o.clients, o.readFor)
 	if stopProfile, err = o.startProfile("reads"); err != nil {
@@ -184,6 +195,15 @@ func (o options) startProfile(part string) (func(), error) {
 		pprof.StopCPUProfile()
 		_ = f.Close()
 	}, nil
+}
+
+// redactURL hides a database URL's password.
+func redactURL(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return "the database URL"
+	}
+	return u.Redacted()
 }
 
 func progress(format string, args ...any) {

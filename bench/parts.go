@@ -114,6 +114,18 @@ func baselineWorkflow(ctx workflow.Context, calls int) error {
 	return nil
 }
 
+// baselineLocalWorkflow is baselineWorkflow with local activities: the lever Rollin takes
+// for its short calls, measured bare.
+func baselineLocalWorkflow(ctx workflow.Context, calls int) error {
+	ctx = workflow.WithLocalActivityOptions(ctx, workflow.LocalActivityOptions{StartToCloseTimeout: 10 * time.Second})
+	for i := range calls {
+		if err := workflow.ExecuteLocalActivity(ctx, "noop", i).Get(ctx, nil); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 func noop(context.Context, int) error { return nil }
 
 type baselineResult struct {
@@ -124,10 +136,15 @@ type baselineResult struct {
 
 func (r baselineResult) perSecond() float64 { return float64(r.runs) / r.elapsed.Seconds() }
 
-// runBaseline starts n baseline workflows from 64 goroutines and waits for all of them.
-func (e *env) runBaseline(ctx context.Context, n, calls int) (baselineResult, error) {
+// runBaseline starts n baseline workflows (local: of local activities) from 64 goroutines
+// and waits for all of them.
+func (e *env) runBaseline(ctx context.Context, n, calls int, local bool) (baselineResult, error) {
 	w := sdkworker.New(e.client, baselineQueue, sdkworker.Options{})
-	w.RegisterWorkflowWithOptions(baselineWorkflow, workflow.RegisterOptions{Name: "baseline"})
+	name, fn, prefix := "baseline", baselineWorkflow, "baseline/"
+	if local {
+		name, fn, prefix = "baseline-local", baselineLocalWorkflow, "baseline-local/"
+	}
+	w.RegisterWorkflowWithOptions(fn, workflow.RegisterOptions{Name: name})
 	w.RegisterActivityWithOptions(noop, activity.RegisterOptions{Name: "noop"})
 	if err := w.Start(); err != nil {
 		return baselineResult{}, err
@@ -145,8 +162,8 @@ func (e *env) runBaseline(ctx context.Context, n, calls int) (baselineResult, er
 		wg.Go(func() {
 			for i := range ids {
 				runs[i], errs[i] = e.client.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
-					ID: "baseline/" + strconv.Itoa(i), TaskQueue: baselineQueue,
-				}, "baseline", calls)
+					ID: prefix + strconv.Itoa(i), TaskQueue: baselineQueue,
+				}, name, calls)
 			}
 		})
 	}
@@ -164,7 +181,7 @@ func (e *env) runBaseline(ctx context.Context, n, calls int) (baselineResult, er
 		}
 	}
 	elapsed := time.Since(began)
-	h, err := e.historyLength(ctx, "baseline/0")
+	h, err := e.historyLength(ctx, prefix+"0")
 	if err != nil {
 		return baselineResult{}, err
 	}

@@ -182,7 +182,7 @@ func runBulk(ctx context.Context, cmd *cobra.Command, c *apiClient, k bulkKind, 
 		return err
 	}
 	stderr := cmd.ErrOrStderr()
-	runs, err := c.listAll(o.query())
+	runs, err := c.listAll(ctx, o.query())
 	if err != nil {
 		return err
 	}
@@ -206,7 +206,7 @@ func runBulk(ctx context.Context, cmd *cobra.Command, c *apiClient, k bulkKind, 
 }
 
 // listAll follows the keyset pages of GET /api/v1/rollins to the end.
-func (c *apiClient) listAll(q url.Values) ([]domain.RunStatus, error) {
+func (c *apiClient) listAll(ctx context.Context, q url.Values) ([]domain.RunStatus, error) {
 	q.Set("limit", "1000")
 	var runs []domain.RunStatus
 	for {
@@ -214,7 +214,7 @@ func (c *apiClient) listAll(q url.Values) ([]domain.RunStatus, error) {
 			Items      []domain.RunStatus `json:"items"`
 			NextCursor *string            `json:"next_cursor"`
 		}
-		if _, err := c.do(http.MethodGet, "/api/v1/rollins?"+q.Encode(), nil, &page); err != nil {
+		if _, err := c.do(ctx, http.MethodGet, "/api/v1/rollins?"+q.Encode(), nil, &page); err != nil {
 			return nil, fmt.Errorf("list matching runs: %w", err)
 		}
 		runs = append(runs, page.Items...)
@@ -238,7 +238,9 @@ func (c *apiClient) sendAll(ctx context.Context, runs []domain.RunStatus, k bulk
 	for range o.concurrency {
 		wg.Go(func() {
 			for i := range jobs {
-				results[i] = c.sendOne(runs[i], k, o)
+				// A send under way finishes even after Ctrl-C, so the summary can say what
+				// became of it.
+				results[i] = c.sendOne(context.WithoutCancel(ctx), runs[i], k, o)
 				bar.Add(1)
 			}
 		})
@@ -262,7 +264,7 @@ func (c *apiClient) sendAll(ctx context.Context, runs []domain.RunStatus, k bulk
 
 // sendOne sends the action to one run with an action ID derived from the batch, the
 // action and the run, so a resend is recognised by the workflow and applied once.
-func (c *apiClient) sendOne(run domain.RunStatus, k bulkKind, o bulkOptions) bulkResult {
+func (c *apiClient) sendOne(ctx context.Context, run domain.RunStatus, k bulkKind, o bulkOptions) bulkResult {
 	body := map[string]any{
 		"action":    k.action,
 		"action_id": fmt.Sprintf("bulk/%s/%s/%s/%s", o.batchID, k.action, run.ARS, run.Service),
@@ -272,7 +274,7 @@ func (c *apiClient) sendOne(run domain.RunStatus, k bulkKind, o bulkOptions) bul
 		body["step"] = o.step
 	}
 	var ignored map[string]any
-	code, err := c.do(http.MethodPost, "/api/v1/rollins/"+url.PathEscape(string(run.ARS))+"/"+url.PathEscape(string(run.Service))+"/actions", body, &ignored)
+	code, err := c.do(ctx, http.MethodPost, "/api/v1/rollins/"+url.PathEscape(string(run.ARS))+"/"+url.PathEscape(string(run.Service))+"/actions", body, &ignored)
 	res := bulkResult{run: run, sent: true, status: code}
 	if err != nil {
 		res.reason = strings.TrimSuffix(err.Error(), " (HTTP "+strconv.Itoa(code)+")")

@@ -147,7 +147,7 @@ func runCampaignStart(ctx context.Context, cmd *cobra.Command, c *apiClient, clo
 		req.ARS = ars
 	}
 	var p domain.CampaignProgress
-	code, err := c.do(http.MethodPost, "/api/v1/campaigns", req, &p)
+	code, err := c.do(ctx, http.MethodPost, "/api/v1/campaigns", req, &p)
 	if err != nil {
 		return fmt.Errorf("start campaign: %w", err)
 	}
@@ -218,7 +218,7 @@ func (w *campaignWatch) get(ctx context.Context) (domain.CampaignProgress, error
 	var failingSince time.Time
 	for {
 		var p domain.CampaignProgress
-		code, err := w.c.do(http.MethodGet, "/api/v1/campaigns/"+url.PathEscape(w.id), nil, &p)
+		code, err := w.c.do(ctx, http.MethodGet, "/api/v1/campaigns/"+url.PathEscape(w.id), nil, &p)
 		if err == nil {
 			return p, nil
 		}
@@ -327,7 +327,7 @@ func campaignStatusCommand(c *apiClient) *cobra.Command {
 		Args:  campaignIDArg,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			var p domain.CampaignProgress
-			if _, err := c.do(http.MethodGet, "/api/v1/campaigns/"+url.PathEscape(args[0]), nil, &p); err != nil {
+			if _, err := c.do(cmdContext(cmd), http.MethodGet, "/api/v1/campaigns/"+url.PathEscape(args[0]), nil, &p); err != nil {
 				return fmt.Errorf("read campaign %s: %w", args[0], err)
 			}
 			return c.printCampaign(cmd.OutOrStdout(), p)
@@ -358,7 +358,7 @@ func campaignActionCommand(c *apiClient, action, short string, needReason bool) 
 				Reason string `json:"reason,omitempty"`
 			}{action, reason}
 			var p domain.CampaignProgress
-			if _, err := c.do(http.MethodPost, "/api/v1/campaigns/"+url.PathEscape(args[0])+"/actions", body, &p); err != nil {
+			if _, err := c.do(cmdContext(cmd), http.MethodPost, "/api/v1/campaigns/"+url.PathEscape(args[0])+"/actions", body, &p); err != nil {
 				return fmt.Errorf("%s campaign %s: %w", action, args[0], err)
 			}
 			return c.printCampaign(cmd.OutOrStdout(), p)

@@ -7,6 +7,7 @@ package cli
 
 import (
 	"bytes"
+	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
@@ -59,7 +60,7 @@ func Commands() []*cobra.Command {
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			body := map[string]string{"ars": ars, "service": service}
 			var st domain.RunStatus
-			code, err := c.do(http.MethodPost, "/api/v1/rollins", body, &st)
+			code, err := c.do(cmdContext(cmd), http.MethodPost, "/api/v1/rollins", body, &st)
 			if err != nil {
 				return err
 			}
@@ -76,7 +77,7 @@ func Commands() []*cobra.Command {
 		Short: "Show a roll-in: state, stage, what it waits for, its steps",
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			var st domain.RunStatus
-			if _, err := c.do(http.MethodGet, "/api/v1/rollins/"+url.PathEscape(ars)+"/"+url.PathEscape(service), nil, &st); err != nil {
+			if _, err := c.do(cmdContext(cmd), http.MethodGet, "/api/v1/rollins/"+url.PathEscape(ars)+"/"+url.PathEscape(service), nil, &st); err != nil {
 				return err
 			}
 			return c.printRun(cmd.OutOrStdout(), st)
@@ -99,7 +100,7 @@ func Commands() []*cobra.Command {
 				Items      []domain.RunStatus `json:"items"`
 				NextCursor *string            `json:"next_cursor"`
 			}
-			if _, err := c.do(http.MethodGet, "/api/v1/rollins?"+q.Encode(), nil, &page); err != nil {
+			if _, err := c.do(cmdContext(cmd), http.MethodGet, "/api/v1/rollins?"+q.Encode(), nil, &page); err != nil {
 				return err
 			}
 			if c.output == "json" {
@@ -142,7 +143,7 @@ func Commands() []*cobra.Command {
 				body["data"] = json.RawMessage(data)
 			}
 			var st domain.RunStatus
-			if _, err := c.do(http.MethodPost, "/api/v1/rollins/"+url.PathEscape(ars)+"/"+url.PathEscape(service)+"/actions", body, &st); err != nil {
+			if _, err := c.do(cmdContext(cmd), http.MethodPost, "/api/v1/rollins/"+url.PathEscape(ars)+"/"+url.PathEscape(service)+"/actions", body, &st); err != nil {
 				return err
 			}
 			return c.printRun(cmd.OutOrStdout(), st)
@@ -155,9 +156,9 @@ func Commands() []*cobra.Command {
 	return []*cobra.Command{start, status, list, act}
 }
 
-// do sends one request and decodes the answer into out; a non-2xx answer becomes an error
+// do sends one request (given up when ctx ends, e.g. on Ctrl-C) and decodes the answer into out; a non-2xx answer becomes an error
 // carrying the API's message.
-func (c *apiClient) do(method, path string, body, out any) (int, error) {
+func (c *apiClient) do(ctx context.Context, method, path string, body, out any) (int, error) {
 	if c.output != "table" && c.output != "json" {
 		return 0, Usagef("--output %q: want table or json", c.output)
 	}
@@ -172,7 +173,7 @@ func (c *apiClient) do(method, path string, body, out any) (int, error) {
 		}
 		rd = bytes.NewReader(raw)
 	}
-	req, err := http.NewRequest(method, strings.TrimRight(c.base, "/")+path, rd)
+	req, err := http.NewRequestWithContext(ctx, method, strings.TrimRight(c.base, "/")+path, rd)
 	if err != nil {
 		return 0, Usagef("--api %q: %v", c.base, err)
 	}

@@ -182,7 +182,7 @@ func AddFlags(fs *pflag.FlagSet) {
 // AddDevFlags declares the flags only `rollin dev` has: those of its simulators.
 func AddDevFlags(fs *pflag.FlagSet) {
 	fs.Bool("autopilot", false, "let the municipality simulator take every human step (simulators.autopilot.enabled)")
-	fs.Duration("autopilot-delay", 0, "the autopilot's wait before each step (simulators.autopilot.delay)")
+	fs.Duration("autopilot-delay", 2*time.Second, "the autopilot's wait before each step (simulators.autopilot.delay)")
 }
 
 // Load reads the configuration. fs may be nil (no flags); flags declared by AddFlags count

@@ -60,14 +60,18 @@ func Start(cfg *config.Config) (*Systems, error) {
 	return s, nil
 }
 
-// StartAutopilot attaches an autopilot to the municipality simulator when cfg enables it
-// (and the municipality system is simulated): every waiting notice is answered through svc
+// StartAutopilot attaches an autopilot to the municipality simulator when cfg enables it:
+// every waiting notice is answered through svc
 // after cfg.Delay. Runs that already wait on a person — their notices went out before
 // this process started — are fed to it from the read model, so a restarted `rollin dev`
 // carries its campaigns on. It returns the autopilot (nil when not enabled); Close stops it.
 func (s *Systems) StartAutopilot(ctx context.Context, cfg config.Autopilot, svc *starter.Service, log *zap.Logger) (*simulator.Autopilot, error) {
-	if !cfg.Enabled || s.Municipality == nil {
+	if !cfg.Enabled {
 		return nil, nil
+	}
+	if s.Municipality == nil {
+		return nil, &config.KeyError{Key: "simulators.autopilot.enabled",
+			Msg: "the autopilot plays the municipality simulator; systems.municipality_url points at a real system"}
 	}
 	a := simulator.NewAutopilot(simulator.AutopilotConfig{
 		Enabled: true, Delay: cfg.Delay, TestFailureRate: cfg.TestFailureRate,

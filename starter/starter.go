@@ -15,6 +15,8 @@ import (
 )
 
 // ProcessOptions turns the process configuration into the timings new runs start with.
+// Runs carry them in their input, so a changed configuration applies to runs started
+// afterwards and never changes a running roll-in's deadlines under it.
 func ProcessOptions(p config.Process) workflows.Options {
 	return workflows.Options{
 		ReminderAfter:   time.Duration(p.ReminderAfterDays) * 24 * time.Hour,

@@ -21,6 +21,13 @@ func (s *Store) FillSyntheticRuns(ctx context.Context, n, steps int) (int64, err
 	if n <= 0 || steps <= 0 {
 		return 0, fmt.Errorf("store: fill synthetic runs: n=%d and steps=%d must be positive: %w", n, steps, ErrInvalid)
 	}
+	ms, _, err := s.Municipalities(ctx, MunicipalityFilter{Limit: 1})
+	if err != nil {
+		return 0, fmt.Errorf("store: fill synthetic runs: %w", err)
+	}
+	if len(ms) == 0 { // the fill crosses the register with synthetic services
+		return 0, fmt.Errorf("store: fill synthetic runs: the register is empty; load municipalities first: %w", ErrInvalid)
+	}
 	tag, err := s.pool.Exec(ctx, fillSyntheticRunsSQL, n, steps)
 	if err != nil {
 		return 0, fmt.Errorf("store: fill synthetic runs: %w", err)
@@ -37,10 +44,13 @@ func (s *Store) LookupRunRow(ctx context.Context, id string) error {
 	var state, stage string
 	var seq int64
 	err := s.pool.QueryRow(ctx, lookupRunRowSQL, id).Scan(&state, &stage, &seq)
-	if errors.Is(err, pgx.ErrNoRows) {
+	switch {
+	case errors.Is(err, pgx.ErrNoRows):
 		return fmt.Errorf("store: run %s: %w", id, ErrNotFound)
+	case err != nil:
+		return fmt.Errorf("store: look up run %s: %w", id, err)
 	}
-	return err
+	return nil
 }
 
 // DropDatabase drops the database named in url (connected users are cut off), through

@@ -12,12 +12,15 @@ import (
 func TestFillSyntheticRuns(t *testing.T) {
 	t.Parallel()
 	b := setup(t)
+	_, err := b.store.FillSyntheticRuns(b.ctx, 7, 12)
+	require.ErrorContains(t, err, "register is empty")
+
 	ms := []domain.Municipality{
 		municipality("055150000000", "Münster, Stadt", 320000),
 		municipality("051110000000", "Düsseldorf, Stadt", 620000),
 		municipality("053150000000", "Köln, Stadt", 1080000),
 	}
-	_, err := b.store.UpsertMunicipalities(b.ctx, ms)
+	_, err = b.store.UpsertMunicipalities(b.ctx, ms)
 	require.NoError(t, err)
 
 	n, err := b.store.FillSyntheticRuns(b.ctx, 7, 12)

@@ -31,6 +31,11 @@ type StepDef struct {
 	// Transport, when set, limits the step to runs whose connection uses that route; for
 	// other routes it is skipped once the municipality has chosen its route.
 	Transport domain.Transport
+	// Durable marks a call that waits long — polling the Routing API for up to days, a
+	// test submission for minutes with heartbeats — and so stays a regular activity that
+	// the server tracks; every other call is short and runs as a local activity (see
+	// ChangeLocalCalls).
+	Durable bool
 }
 
 // Step names, as the API and the audit log show them.
@@ -68,11 +73,11 @@ var catalogue = []StepDef{
 	{Name: StepConnectionData, Stage: domain.StageAnbindung, Kind: KindHuman, Action: ActionSubmitConnectionData, Role: domain.RoleMunicipality},
 	{Name: StepDestination, Stage: domain.StageAnbindung, Kind: KindCall, Activity: ActivityEnsureDestination, Transport: domain.TransportFITConnect},
 	{Name: StepPortalLink, Stage: domain.StageAnbindung, Kind: KindCall, Activity: ActivityCreatePortalLink},
-	{Name: StepRouting, Stage: domain.StageAnbindung, Kind: KindCall, Activity: ActivityVerifyRouting, Transport: domain.TransportFITConnect},
+	{Name: StepRouting, Stage: domain.StageAnbindung, Kind: KindCall, Activity: ActivityVerifyRouting, Transport: domain.TransportFITConnect, Durable: true},
 	{Name: StepDVDV, Stage: domain.StageAnbindung, Kind: KindCall, Activity: ActivityConfirmDVDV, Transport: domain.TransportXTA},
 	{Name: StepPayment, Stage: domain.StageAnbindung, Kind: KindCall, Activity: ActivityConfigurePayment},
 	{Name: StepTenant, Stage: domain.StageAnbindung, Kind: KindCall, Activity: ActivityCreateTenant},
-	{Name: StepTestSubmission, Stage: domain.StageTest, Kind: KindCall, Activity: ActivityRunTestSubmission},
+	{Name: StepTestSubmission, Stage: domain.StageTest, Kind: KindCall, Activity: ActivityRunTestSubmission, Durable: true},
 	{Name: StepTestConfirmation, Stage: domain.StageTest, Kind: KindHuman, Action: ActionConfirmTest, Role: domain.RoleMunicipality},
 	{Name: StepActivationDate, Stage: domain.StageGoLive, Kind: KindTimer},
 	{Name: StepProductionSwitch, Stage: domain.StageGoLive, Kind: KindCall, Activity: ActivitySwitchToProduction},

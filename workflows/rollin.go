@@ -94,13 +94,21 @@ type rollIn struct {
 	localCalls bool
 }
 
-// ChangeLocalCalls names the change that turned the short external calls — all but the
-// routing poll and the test submission, which wait long and durably — into local
-// activities: they run inside the workflow task that needs them, which saves each call two
-// round trips through the server and four history events. They are idempotent (every
-// mutating call carries its key), so the re-execution a local activity may see after a
-// worker crash is harmless. Runs that started before the change replay with regular
-// activities, as they were recorded.
+// ChangeLocalCalls names the change that turned the short external calls (every call step
+// not marked Durable, and the notices) into local activities: they run inside the workflow
+// task that needs them, which saves each call two round trips through the server and
+// about four history events. What that trades away:
+//   - tries a local activity makes within one workflow task are not recorded, so after a
+//     worker crash a call starts counting its attempts again (it may be tried more than
+//     process.call_attempts times); every mutating call carries its idempotency key, so
+//     the repetition is harmless;
+//   - while a call is retried the workflow task stays open and is renewed every few
+//     seconds, so an outage adds history events and an operator's cancel takes effect at
+//     the next renewal rather than at once.
+//
+// Runs that started before the change replay with regular activities, as they were
+// recorded. Workers of both versions must not serve the same task queue (an old worker
+// cannot replay a new run's local-activity markers): roll workers over all at once.
 const ChangeLocalCalls = "local-calls"
 
 func newRollIn(ctx workflow.Context, in Input) *rollIn {
@@ -567,11 +575,11 @@ func (r *rollIn) callInput(s *step, purpose string) CallInput {
 }
 
 // execute runs the activity of an external call for the step def: a local activity where
-// the call is short and the run started after ChangeLocalCalls, a regular one otherwise.
-// Both have the same retry policy, so an incident comes after the same tries.
+// the step is not Durable and the run started after ChangeLocalCalls, a regular one
+// otherwise. Both have the same retry policy.
 func (r *rollIn) execute(ctx workflow.Context, def StepDef, activity string, arg any) workflow.Future {
 	opts := r.activityOptions(def)
-	if r.localCalls && opts.HeartbeatTimeout == 0 && opts.ScheduleToCloseTimeout == 0 {
+	if r.localCalls && !def.Durable {
 		ctx = workflow.WithLocalActivityOptions(ctx, workflow.LocalActivityOptions{
 			StartToCloseTimeout: opts.StartToCloseTimeout, RetryPolicy: opts.RetryPolicy,
 		})

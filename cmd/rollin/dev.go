@@ -100,7 +100,7 @@ func runDev(ctx context.Context, cfg config.Config, log *zap.Logger, cmd *cobra.
 	if err != nil {
 		return err
 	}
-	printBanner(cmd, addr, address, cfg, tokens, generated)
+	printBanner(cmd, addr, address, cfg, tokens, generated, pilot != nil)
 
 	<-ctx.Done()
 	fmt.Fprintln(cmd.ErrOrStderr(), "rollin dev: shutting down")
@@ -132,12 +132,12 @@ func seedDemo(ctx context.Context, st *store.Store, log *zap.Logger) error {
 // devMunicipality is the municipality the generated municipality token belongs to: Münster.
 const devMunicipality = "055150000000"
 
-func printBanner(cmd *cobra.Command, addr, temporalAddr string, cfg config.Config, tokens []config.Token, generated bool) {
+func printBanner(cmd *cobra.Command, addr, temporalAddr string, cfg config.Config, tokens []config.Token, generated, autopilot bool) {
 	out := cmd.OutOrStdout()
 	fmt.Fprintf(out, "\nRollin dev is running.\n\n  API:        http://%s/api/v1  (health: /healthz, /readyz)\n", addr)
 	fmt.Fprintf(out, "  Temporal:   %s, namespace %s, task queue %s\n", temporalAddr, cfg.Temporal.Namespace, cfg.Temporal.TaskQueue)
 	fmt.Fprintf(out, "  Systems:    provider %s, state %s, municipality %s\n", cfg.Systems.ProviderURL, cfg.Systems.StateURL, cfg.Systems.MunicipalityURL)
-	if ap := cfg.Simulators.Autopilot; ap.Enabled {
+	if ap := cfg.Simulators.Autopilot; autopilot {
 		fmt.Fprintf(out, "  Autopilot:  on: the municipality simulator signs, answers and confirms after %s (test not received: %.0f%%)\n", ap.Delay, 100*ap.TestFailureRate)
 	}
 	fmt.Fprintf(out, "  Data dir:   %s\n\nAuthenticate with \"Authorization: Bearer <token>\"", cfg.DataDir)

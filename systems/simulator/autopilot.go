@@ -175,7 +175,16 @@ type Autopilot struct {
 	queue    []queuedAction // due times non-decreasing
 	stopped  bool
 	inFlight int // taken off the queue, not yet finished
-	stats    AutopilotStats
+	// pending holds the wait (run and step) of every action queued or in flight, so a
+	// second notice of the same wait — a resumed run whose live notice also arrives —
+	// does not act twice.
+	pending map[string]bool
+	stats   AutopilotStats
+}
+
+// waitKey identifies the wait an action answers.
+func (act AutopilotAction) waitKey() string {
+	return act.ARS + "/" + act.Service + "/" + act.Step + "/" + act.Action
 }
 
 type queuedAction struct {
@@ -208,6 +217,7 @@ func NewAutopilot(cfg AutopilotConfig, actor Actor, services ServiceLookup, log 
 		wake:     make(chan struct{}, 1),
 		work:     make(chan queuedAction),
 		stop:     make(chan struct{}),
+		pending:  map[string]bool{},
 		stats:    AutopilotStats{ByAction: map[string]ActionStats{}},
 	}
 	if !cfg.Enabled || actor == nil {
@@ -227,6 +237,10 @@ func NewAutopilot(cfg AutopilotConfig, actor Actor, services ServiceLookup, log 
 // and reports whether the notice was queued.
 func (a *Autopilot) Handle(n AutopilotNotice) bool {
 	role, known := autopilotRoles[n.Action]
+	act := AutopilotAction{
+		ARS: n.ARS, Service: n.Service, Role: role, Action: n.Action, Step: n.Step,
+		ActionID: "autopilot/" + n.Key,
+	}
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	var why string
@@ -243,6 +257,8 @@ func (a *Autopilot) Handle(n AutopilotNotice) bool {
 		why = fmt.Sprintf("%s is taken by %s, the notice went to %s", n.Action, role, n.Recipient)
 	case n.Key == "":
 		why = "no idempotency key"
+	case a.pending[act.waitKey()]:
+		why = "an action for this wait is already queued"
 	}
 	if why != "" {
 		a.stats.Ignored++
@@ -251,13 +267,8 @@ func (a *Autopilot) Handle(n AutopilotNotice) bool {
 		return false
 	}
 	a.stats.Noticed++
-	a.queue = append(a.queue, queuedAction{
-		act: AutopilotAction{
-			ARS: n.ARS, Service: n.Service, Role: role, Action: n.Action, Step: n.Step,
-			ActionID: "autopilot/" + n.Key,
-		},
-		due: time.Now().Add(a.cfg.Delay),
-	})
+	a.pending[act.waitKey()] = true
+	a.queue = append(a.queue, queuedAction{act: act, due: time.Now().Add(a.cfg.Delay)})
 	select {
 	case a.wake <- struct{}{}:
 	default:
@@ -273,6 +284,9 @@ func (a *Autopilot) Stop() {
 		a.mu.Lock()
 		a.stopped = true
 		a.stats.Dropped += len(a.queue)
+		for _, q := range a.queue {
+			delete(a.pending, q.act.waitKey())
+		}
 		a.queue = nil
 		a.mu.Unlock()
 		close(a.stop)
@@ -468,6 +482,7 @@ func (a *Autopilot) stopping() bool {
 func (a *Autopilot) finish(act AutopilotAction, o outcome, err error) {
 	a.mu.Lock()
 	a.inFlight--
+	delete(a.pending, act.waitKey())
 	by := a.stats.ByAction[act.Action]
 	switch o {
 	case outcomeActed:

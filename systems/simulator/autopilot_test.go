@@ -99,6 +99,15 @@ func pilot(t *testing.T, cfg simulator.AutopilotConfig, actor simulator.Actor) (
 	return c, srv, ap
 }
 
+// waitingAt is waiting for the i-th of many municipalities: the autopilot answers one wait
+// (municipality, service, step) once at a time, so tests that need many actions at once
+// spread them over municipalities.
+func waitingAt(i int, svc domain.Service, recipient, action, step string) municipality.Notification {
+	n := waiting(svc, recipient, action, step)
+	n.ARS = fmt.Sprintf("05515%07d", i)
+	return n
+}
+
 func waiting(svc domain.Service, recipient, action, step string) municipality.Notification {
 	return municipality.Notification{ARS: ars, ServiceKey: string(svc.Key), Recipient: recipient,
 		Kind: municipality.NoticeWaiting, Action: action, Step: step,
@@ -318,7 +327,7 @@ func confirmations(t *testing.T, cfg simulator.AutopilotConfig, n int) map[strin
 	c, _, ap := pilot(t, cfg, actor)
 	for i := range n {
 		require.NoError(t, c.Notify(t.Context(), fmt.Sprintf("test-%d", i),
-			waiting(wohngeld, "municipality", "confirm-test", "test-confirmation")))
+			waitingAt(i, wohngeld, "municipality", "confirm-test", "test-confirmation")))
 	}
 	out := map[string]string{}
 	for _, call := range actor.waitCalls(t, n) {
@@ -441,7 +450,7 @@ func TestAutopilotStopDropsWhatWaitsForTheDelay(t *testing.T) {
 	c, _, ap := pilot(t, simulator.AutopilotConfig{Enabled: true, Delay: time.Hour}, actor)
 	for i := range 3 {
 		began := time.Now()
-		require.NoError(t, c.Notify(t.Context(), fmt.Sprintf("w-%d", i), waiting(wohngeld, "municipality", "sign-agreement", "call-off")))
+		require.NoError(t, c.Notify(t.Context(), fmt.Sprintf("w-%d", i), waitingAt(i, wohngeld, "municipality", "sign-agreement", "call-off")))
 		require.Less(t, time.Since(began), time.Second)
 	}
 	require.Equal(t, 3, ap.Stats().Pending)
@@ -475,7 +484,7 @@ func TestAutopilotConcurrencyBound(t *testing.T) {
 	}}
 	c, _, ap := pilot(t, simulator.AutopilotConfig{Enabled: true, Concurrency: limit}, actor)
 	for i := range total {
-		require.NoError(t, c.Notify(t.Context(), fmt.Sprintf("w-%d", i), waiting(wohngeld, "municipality", "sign-agreement", "call-off")))
+		require.NoError(t, c.Notify(t.Context(), fmt.Sprintf("w-%d", i), waitingAt(i, wohngeld, "municipality", "sign-agreement", "call-off")))
 	}
 	actor.waitCalls(t, limit)
 	time.Sleep(100 * time.Millisecond)
@@ -583,4 +592,41 @@ func TestAutopilotDVDVKeyAcceptedByState(t *testing.T) {
 			`{"ars":"`+ars+`","serviceKey":"`+service+`","orgKey":"`+key+`"}`)
 		require.Equal(t, http.StatusCreated, a.status, "%s: %s", key, a.body)
 	}
+}
+
+// TestAutopilotOneActionPerWait: a second notice of the same wait (a resumed run whose live
+// notice also arrives, with another key) is ignored while the first action is queued or in
+// flight; once it has finished, the same wait in a later round is answered again.
+func TestAutopilotOneActionPerWait(t *testing.T) {
+	t.Parallel()
+	release := make(chan struct{})
+	actor := &fakeActor{respond: func(ctx context.Context, _ AutopilotAction, n int) error {
+		if n == 1 {
+			<-release
+		}
+		return nil
+	}}
+	ap := simulator.NewAutopilot(simulator.AutopilotConfig{Enabled: true}, actor, lookup, nil)
+	t.Cleanup(ap.Stop)
+	live := simulator.AutopilotNotice{Key: "run/call-off/0/waiting", ARS: ars, Service: string(wohngeld.Key),
+		Recipient: "municipality", Kind: "waiting", Action: "sign-agreement", Step: "call-off"}
+	resumed := live
+	resumed.Key = "resume/run/7"
+	require.True(t, ap.Handle(resumed))
+	actor.waitCalls(t, 1) // in flight now
+	require.False(t, ap.Handle(live), "the same wait is being answered")
+	otherStep := live
+	otherStep.Step = "framework-agreement"
+	require.True(t, ap.Handle(otherStep), "another wait of the same run is not a duplicate")
+	close(release)
+	actor.waitCalls(t, 2)
+	require.Eventually(t, func() bool { return ap.Stats().Pending == 0 }, 5*time.Second, 5*time.Millisecond)
+
+	again := live
+	again.Key = "run/call-off/1/waiting"
+	require.True(t, ap.Handle(again), "a later round of the same wait is answered")
+	calls := actor.waitCalls(t, 3)
+	require.Equal(t, "autopilot/resume/run/7", calls[0].act.ActionID)
+	require.Equal(t, "autopilot/run/call-off/1/waiting", calls[2].act.ActionID)
+	require.Equal(t, 1, ap.Stats().Ignored)
 }
