@@ -56,6 +56,8 @@ type env struct {
 	apiURL   string
 	// ars is the register in ARS order.
 	ars []domain.ARS
+	// bulkConcurrency is the --concurrency of the bulk retry.
+	bulkConcurrency int
 }
 
 // benchServices are copies of the Wohngeld Steckbrief under synthetic keys, one per part
@@ -82,7 +84,7 @@ func newEnv(ctx context.Context, o options, log *zap.Logger) (*env, error) {
 	cfg.Process.RetryMax = 50 * time.Millisecond
 	cfg.Process.TestPoll = 100 * time.Millisecond
 
-	e := &env{log: log, cfg: cfg}
+	e := &env{log: log, cfg: cfg, bulkConcurrency: o.bulkConcurrency}
 	ok := false
 	defer func() {
 		if !ok {
@@ -166,7 +168,13 @@ func (e *env) seed(ctx context.Context) error {
 	}
 	for part, key := range benchServices {
 		s := wohngeld
-		s.Key, s.Name = key, "Benchmark "+part+" (Kopie von "+wohngeld.Name+")"
+		s.Key, s.Name = key, "Benchmark "+part+" (Kopie von "+wohngeld.Name+", in allen Ländern)"
+		// Offered in every Land, so the whole register can go live (the real Wohngeld
+		// service is not offered in three Länder, whose runs would end blocked).
+		s.Lands = nil
+		for l := 1; l <= 16; l++ {
+			s.Lands = append(s.Lands, fmt.Sprintf("%02d", l))
+		}
 		services = append(services, s)
 	}
 	if err := e.store.UpsertServices(ctx, services); err != nil {

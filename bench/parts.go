@@ -69,6 +69,16 @@ func (e *env) runCampaign(ctx context.Context, service domain.ServiceKey, ars []
 	}
 }
 
+// settled is a done function: every run of the campaign is live or needs a person
+// (incident, blocked, cancelled), so waiting longer changes nothing.
+func settled(p domain.CampaignProgress) bool {
+	n := 0
+	for _, s := range []domain.RunState{domain.RunLive, domain.RunIncident, domain.RunBlocked, domain.RunCancelled} {
+		n += p.Runs[string(s)]
+	}
+	return n == p.Total
+}
+
 // allIn returns a done function: every run of the campaign is in state.
 func allIn(state domain.RunState) func(domain.CampaignProgress) bool {
 	return func(p domain.CampaignProgress) bool { return p.Runs[string(state)] == p.Total }
@@ -317,7 +327,7 @@ func (e *env) bulkRetry(ctx context.Context, ars []domain.ARS) (bulkResult, erro
 	root.SetOut(&out)
 	root.SetErr(&errOut)
 	root.SetArgs([]string{"retry", "--service", string(key), "--step", workflows.StepFileAgreement,
-		"--rate", "1000", "--concurrency", "16", "--batch-id", "bench", "--api", e.apiURL, "--token", operatorToken})
+		"--rate", "1000", "--concurrency", strconv.Itoa(e.bulkConcurrency), "--batch-id", "bench", "--api", e.apiURL, "--token", operatorToken})
 	began := time.Now()
 	err = root.ExecuteContext(ctx)
 	res.cli = time.Since(began)

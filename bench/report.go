@@ -135,8 +135,8 @@ func (r report) markdown() string {
 			r.statusRows, r.clients, ms(api.p50), ms(api.p99), api.perSecond(), ms(raw.p50), ms(raw.p99), raw.perSecond(),
 			api.perSecond()/raw.perSecond(), met(api.p99 < 10*time.Millisecond && api.perSecond() >= 0.5*raw.perSecond()))
 	}
-	p("| 4 | Bulk retry of %d incidents (`rollin retry`) | **%s** for the command; all out of incident after %s, all live after %s | < 30 s | %s |",
-		r.bulk.incidents, secs(r.bulk.cli), secs(r.bulk.allMovedOn), secs(r.bulk.liveAfterwards), met(r.bulk.cli < 30*time.Second))
+	p("| 4 | Bulk retry of %d incidents (`rollin retry --concurrency %d`) | **%s** for the command; all out of incident after %s, all live after %s | < 30 s | %s |",
+		r.bulk.incidents, r.bulkConcurrency, secs(r.bulk.cli), secs(r.bulk.allMovedOn), secs(r.bulk.liveAfterwards), met(r.bulk.cli < 30*time.Second))
 	if r.rss != nil {
 		p("| 5 | `rollin worker` memory with %d runs waiting on people | **RSS %s** (peak %s; %s before the runs) | < 300 MB | %s |",
 			r.rss.runs, mib(r.rss.rss), mib(r.rss.peak), mib(r.rss.idleRSS), met(float64(r.rss.rss) < 300e6))

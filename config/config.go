@@ -54,6 +54,12 @@ type Temporal struct {
 	// server near a thousand busy workflows. The database is created and set up on first
 	// use; give Temporal a database of its own, not the one of database.url.
 	EmbeddedDatabaseURL string `mapstructure:"embedded_database_url"`
+	// WorkflowCacheSize bounds how many workflows a worker process keeps in memory between
+	// their tasks (the SDK's sticky cache, 10,000 by default). Roll-ins wait on people for
+	// weeks; a workflow that left the cache is rebuilt by replaying its history when it
+	// wakes, which for a roll-in is a few dozen events. Measured in BENCHMARKS.md: about
+	// 56 KiB per cached roll-in.
+	WorkflowCacheSize int `mapstructure:"workflow_cache_size"`
 }
 
 // Token is one API token and whom it stands for.
@@ -125,6 +131,7 @@ var defaults = map[string]any{
 	"temporal.task_queue":                    "rollin",
 	"temporal.embedded_port":                 7233,
 	"temporal.embedded_database_url":         "",
+	"temporal.workflow_cache_size":           2000,
 	"process.reminder_after_days":            7,
 	"process.escalation_after_days":          14,
 	"process.call_attempts":                  5,
@@ -261,6 +268,9 @@ func (c Config) Validate() error {
 	}
 	if c.Temporal.TaskQueue == "" {
 		return &KeyError{"temporal.task_queue", "must not be empty"}
+	}
+	if c.Temporal.WorkflowCacheSize < 1 {
+		return &KeyError{"temporal.workflow_cache_size", fmt.Sprintf("%d: must be at least 1", c.Temporal.WorkflowCacheSize)}
 	}
 	if c.Temporal.EmbeddedPort < 1 || c.Temporal.EmbeddedPort > 65535 {
 		return &KeyError{"temporal.embedded_port", fmt.Sprintf("%d is not a port", c.Temporal.EmbeddedPort)}

@@ -21,6 +21,10 @@ type Options struct {
 	StopTimeout time.Duration
 }
 
+// SetCacheSize bounds the workflows the process keeps in memory between tasks (shared by
+// all its workers). Call it once, before any worker starts: the SDK reads it then.
+func SetCacheSize(n int) { worker.SetStickyWorkflowCacheSize(n) }
+
 // New returns a worker polling taskQueue, with the RollIn workflow and all activities
 // registered. Start it with Start or Run.
 func New(c client.Client, taskQueue string, acts *activities.Activities, opts Options) worker.Worker {

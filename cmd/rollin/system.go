@@ -74,6 +74,7 @@ func startWorker(cfg config.Config, c client.Client, st *store.Store) (sdkworker
 	if err != nil {
 		return nil, err
 	}
+	worker.SetCacheSize(cfg.Temporal.WorkflowCacheSize)
 	w := worker.New(c, cfg.Temporal.TaskQueue, acts, worker.Options{})
 	if err := w.Start(); err != nil {
 		return nil, fmt.Errorf("start worker: %w", err)
