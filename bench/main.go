@@ -48,7 +48,7 @@ func main() {
 	flag.IntVar(&o.clients, "clients", 64, "concurrent clients of the status reads")
 	flag.DurationVar(&o.readFor, "read-for", 15*time.Second, "how long each status read load runs")
 	flag.IntVar(&o.incidents, "incidents", 1000, "incidents retried in bulk")
-	flag.IntVar(&o.bulkConcurrency, "bulk-concurrency", 16, "--concurrency of `rollin retry`: retries in flight at once")
+	flag.IntVar(&o.bulkConcurrency, "bulk-concurrency", 64, "--concurrency of `rollin retry`: retries in flight at once")
 	flag.IntVar(&o.waiting, "waiting", 10_000, "runs waiting on people while the worker's memory is read")
 	flag.BoolVar(&o.register, "register", false, "also roll a service out to the whole register (11,004 municipalities) in one campaign")
 	flag.StringVar(&o.out, "out", "BENCHMARKS.md", "the report to write")

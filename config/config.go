@@ -57,8 +57,8 @@ type Temporal struct {
 	// WorkflowCacheSize bounds how many workflows a worker process keeps in memory between
 	// their tasks (the SDK's sticky cache, 10,000 by default). Roll-ins wait on people for
 	// weeks; a workflow that left the cache is rebuilt by replaying its history when it
-	// wakes, which for a roll-in is a few dozen events. Measured in BENCHMARKS.md: about
-	// 56 KiB per cached roll-in.
+	// wakes, which for a roll-in is a few dozen events. Measured in BENCHMARKS.md: 60–90
+	// KiB per cached roll-in.
 	WorkflowCacheSize int `mapstructure:"workflow_cache_size"`
 }
 
