@@ -22,7 +22,6 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgconn"
 	"go.temporal.io/server/common/config"
 	"go.temporal.io/server/common/log"
 	"go.temporal.io/server/common/metrics"
@@ -34,6 +33,8 @@ import (
 	"go.temporal.io/server/common/resolver"
 	dbschemas "go.temporal.io/server/schema"
 	sqliteschema "go.temporal.io/server/schema/sqlite"
+
+	"github.com/rollin-efa/rollin/store"
 )
 
 const (
@@ -58,9 +59,6 @@ const (
 	// half keeps its own schema_version table, which the server checks at start against the
 	// version it expects for that store; in one table they would share a row.
 	visibilitySchemaName = "temporal_visibility"
-
-	// maintenanceDB is where Start connects to create a missing database.
-	maintenanceDB = "postgres"
 
 	// Temporal's schema directories in go.temporal.io/server/schema; each has a "versioned"
 	// subdirectory with one directory per schema version (manifest.json plus SQL files).
@@ -190,36 +188,15 @@ func (p *postgresStore) prepare(ctx context.Context, namespace string) error {
 	return nil
 }
 
-// ensureDatabase connects to the database and, if the server says it does not exist,
-// creates it from the maintenance database. Connecting first means a database that exists
-// needs no access to the maintenance database, and that connection problems are reported
-// by pgx itself rather than by the server's pool, which only logs them.
+// ensureDatabase creates the database if it is missing, the way Rollin's store does for
+// its own: connecting first means a database that exists needs no access to the
+// maintenance database, and connection problems are reported by pgx itself rather than by
+// the server's pool, which only logs them.
 func (p *postgresStore) ensureDatabase(ctx context.Context) error {
-	conn, err := pgx.Connect(ctx, p.url.String())
-	if err == nil {
-		return conn.Close(ctx)
-	}
-	if !isPgError(err, "3D000") { // invalid_catalog_name: the database does not exist
-		return p.errorf("connect: %w", err)
-	}
-
-	admin := *p.url
-	admin.Path, admin.RawPath = "/"+maintenanceDB, ""
-	conn, err = pgx.Connect(ctx, admin.String())
-	if err != nil {
-		return p.errorf("database %q is missing, and connecting to %q to create it failed: %w", p.main.DatabaseName, maintenanceDB, err)
-	}
-	defer func() { _ = conn.Close(ctx) }()
-	_, err = conn.Exec(ctx, "CREATE DATABASE "+pgx.Identifier{p.main.DatabaseName}.Sanitize())
-	if err != nil && !isPgError(err, "42P04") { // duplicate_database: created meanwhile
-		return p.errorf("create database: %w", err)
+	if err := store.EnsureDatabase(ctx, p.url.String(), nil); err != nil {
+		return p.errorf("%w", err)
 	}
 	return nil
-}
-
-func isPgError(err error, code string) bool {
-	var pgErr *pgconn.PgError
-	return errors.As(err, &pgErr) && pgErr.Code == code
 }
 
 // upgradeSchema does what `temporal-sql-tool setup-schema -v 0.0` followed by

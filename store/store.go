@@ -83,6 +83,19 @@ func Open(ctx context.Context, url string, log *zap.Logger) (*Store, error) {
 	return &Store{pool: pool, log: log}, nil
 }
 
+// EnsureDatabase creates the database named in url if it does not exist, as Open does
+// for Rollin's own database; the embedded Temporal server uses it for its database too.
+func EnsureDatabase(ctx context.Context, url string, log *zap.Logger) error {
+	if log == nil {
+		log = zap.NewNop()
+	}
+	cfg, err := pgx.ParseConfig(url)
+	if err != nil {
+		return fmt.Errorf("store: parse database url: %w", err)
+	}
+	return ensureDatabase(ctx, cfg, log)
+}
+
 // ensureDatabase creates the target database when connecting to it fails because it does
 // not exist. It connects to the target first so that a production user without access to
 // the maintenance database or without CREATEDB never needs either.
