@@ -120,9 +120,9 @@ func (o *campaignStartOptions) check() error {
 	switch {
 	case chosen != 1:
 		return Usagef("select the municipalities with exactly one of --land, --kreis or --file")
-	case o.land != "" && !isDigits(o.land, 2):
+	case o.land != "" && !domain.Digits(o.land, 2):
 		return Usagef("--land %q: want the 2-digit Land key, e.g. 05", o.land)
-	case o.kreis != "" && !isDigits(o.kreis, 5):
+	case o.kreis != "" && !domain.Digits(o.kreis, 5):
 		return Usagef("--kreis %q: want the 5-digit Kreis key, e.g. 05315", o.kreis)
 	case o.rate < 0:
 		return Usagef("--rate %v: must not be negative", o.rate)
@@ -463,7 +463,7 @@ func parseARSList(r io.Reader, name string) ([]string, error) {
 		first = strings.TrimSpace(strings.Trim(strings.TrimSpace(first), `"'`))
 		if !seenContent {
 			seenContent = true
-			if first == "" || !isDigits(first, len(first)) {
+			if !domain.AllDigits(first) {
 				continue
 			}
 		}
@@ -491,17 +491,4 @@ func parseARSList(r io.Reader, name string) ([]string, error) {
 		return nil, Usagef("--file %s: no ARS in the first column", name)
 	}
 	return ars, nil
-}
-
-// isDigits reports whether s is exactly n ASCII digits.
-func isDigits(s string, n int) bool {
-	if len(s) != n {
-		return false
-	}
-	for _, r := range s {
-		if r < '0' || r > '9' {
-			return false
-		}
-	}
-	return true
 }

@@ -44,7 +44,7 @@ into the Land/Kreis hierarchy. Rejected lines are listed as "line N: reason"; th
 rows are imported unless --strict is given, which writes nothing when any line is rejected.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			cfg, log, err := loadImportConfig(cmd)
+			cfg, log, err := LoadConfig(cmd)
 			if err != nil {
 				return err
 			}
@@ -115,7 +115,7 @@ valid ones imported, unless --strict is given, which writes nothing when any is 
 In YAML, quote Leistungsschlüssel and Land keys ("05"), or they become numbers.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			cfg, log, err := loadImportConfig(cmd)
+			cfg, log, err := LoadConfig(cmd)
 			if err != nil {
 				return err
 			}
@@ -155,9 +155,10 @@ In YAML, quote Leistungsschlüssel and Land keys ("05"), or they become numbers.
 	return parent
 }
 
-// loadImportConfig loads the configuration (a bad value is a *config.KeyError: exit 2)
-// and builds the logger.
-func loadImportConfig(cmd *cobra.Command) (config.Config, *zap.Logger, error) {
+// LoadConfig loads the configuration from the command's flags, file and environment (a
+// bad value is a *config.KeyError: exit 2) and builds the logger: what every command that
+// talks to the database or Temporal directly starts with (imports, dev, worker, serve).
+func LoadConfig(cmd *cobra.Command) (config.Config, *zap.Logger, error) {
 	cfg, err := config.Load(cmd.Flags())
 	if err != nil {
 		return config.Config{}, nil, err

@@ -17,7 +17,7 @@ type ARS string
 // value is often pasted from spreadsheets.
 func ParseARS(s string) (ARS, error) {
 	s = strings.TrimSpace(s)
-	if len(s) != 12 || !allDigits(s) {
+	if !Digits(s, 12) {
 		return "", fmt.Errorf("ARS %q: want exactly 12 digits (Land 2, Regierungsbezirk 1, Kreis 2, Gemeindeverband 4, Gemeinde 3)", s)
 	}
 	return ARS(s), nil
@@ -50,7 +50,7 @@ type ServiceKey string
 // ParseServiceKey validates s as a Leistungsschlüssel.
 func ParseServiceKey(s string) (ServiceKey, error) {
 	s = strings.TrimSpace(s)
-	if len(s) != 14 || !allDigits(s) || !strings.HasPrefix(s, "99") {
+	if !Digits(s, 14) || !strings.HasPrefix(s, "99") {
 		return "", fmt.Errorf("service key (Leistungsschlüssel) %q: want 14 digits starting with 99", s)
 	}
 	return ServiceKey(s), nil
@@ -65,7 +65,14 @@ func RunID(ars ARS, service ServiceKey) string {
 	return "rollin/" + string(ars) + "/" + string(service)
 }
 
-func allDigits(s string) bool {
+// Digits reports whether s is exactly n ASCII digits: the shape of Land (2), Kreis (5),
+// ARS (12) and Leistungsschlüssel (14) keys. One helper, so every front end and importer
+// checks keys alike.
+func Digits(s string, n int) bool { return len(s) == n && AllDigits(s) }
+
+// AllDigits reports whether s is non-empty and made of ASCII digits only (no signs,
+// spaces or other scripts' digits).
+func AllDigits(s string) bool {
 	for _, r := range s {
 		if r < '0' || r > '9' {
 			return false

@@ -42,7 +42,7 @@ func FuzzParseServiceKey(f *testing.F) {
 			}
 			return
 		}
-		if len(k) != 14 || !strings.HasPrefix(string(k), "99") || !allDigits(string(k)) {
+		if len(k) != 14 || !strings.HasPrefix(string(k), "99") || !AllDigits(string(k)) {
 			t.Fatalf("accepted %q", k)
 		}
 		if !strings.HasSuffix(k.URN(), string(k)) {

@@ -76,7 +76,7 @@ func (s Service) Validate() error {
 		return fmt.Errorf("service %s: no compatible Fachverfahren", s.Key)
 	}
 	for _, l := range s.Lands {
-		if len(l) != 2 || !allDigits(l) {
+		if !Digits(l, 2) {
 			return fmt.Errorf("service %s: Land key %q: want 2 digits", s.Key, l)
 		}
 	}

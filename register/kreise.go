@@ -8,6 +8,8 @@ import (
 	"fmt"
 	"io"
 	"strings"
+
+	"github.com/rollin-efa/rollin/domain"
 )
 
 // Kreis is one Kreis or kreisfreie Stadt from the Destatis Kreis list. Campaigns roll a
@@ -95,7 +97,7 @@ func ParseKreise(r io.Reader) (KreisResult, error) {
 		}
 		field := func(name string) string { return strings.TrimSpace(rec[col[name]]) }
 		key := field("AGS")
-		if len(key) != 5 || !isDigits(key) {
+		if !domain.Digits(key, 5) {
 			reject(line, "AGS %q: want a 5-digit Kreis key", key)
 			continue
 		}

@@ -187,7 +187,7 @@ func joinKey(field func(string) string, n int) (key, reason string) {
 	var b strings.Builder
 	for _, p := range keyParts[:n] {
 		v := field(p.column)
-		if len(v) != p.digits || !isDigits(v) {
+		if !domain.Digits(v, p.digits) {
 			return "", fmt.Sprintf("%s %q: want %d digit(s)", p.column, v, p.digits)
 		}
 		b.WriteString(v)
@@ -207,7 +207,7 @@ func parsePopulation(raw string) (int, string) {
 	if v == "" {
 		return 0, ""
 	}
-	if !isDigits(v) {
+	if !domain.AllDigits(v) {
 		return 0, fmt.Sprintf("%s %q: not a whole number", colPopulation, raw)
 	}
 	n, err := strconv.Atoi(v)
@@ -215,15 +215,6 @@ func parsePopulation(raw string) (int, string) {
 		return 0, fmt.Sprintf("%s %q: %v", colPopulation, raw, err)
 	}
 	return n, ""
-}
-
-func isDigits(s string) bool {
-	for _, r := range s {
-		if r < '0' || r > '9' {
-			return false
-		}
-	}
-	return s != ""
 }
 
 // Embedded parses the register copy shipped in the binary. Each call returns fresh slices

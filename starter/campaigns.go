@@ -125,9 +125,9 @@ func (s *Service) campaignMembers(ctx context.Context, req CampaignRequest) (mem
 	}
 	filter := store.MunicipalityFilter{Land: req.Land, Kreis: req.Kreis, Limit: 1000}
 	switch {
-	case req.Land != "" && !digits(req.Land, 2):
+	case req.Land != "" && !domain.Digits(req.Land, 2):
 		return nil, "", "", refuse(KindInvalid, "land: %q is not a 2-digit Land key", req.Land)
-	case req.Kreis != "" && !digits(req.Kreis, 5):
+	case req.Kreis != "" && !domain.Digits(req.Kreis, 5):
 		return nil, "", "", refuse(KindInvalid, "kreis: %q is not a 5-digit Kreis key", req.Kreis)
 	case req.Land != "":
 		selector, idPart = "land "+req.Land, "land-"+req.Land

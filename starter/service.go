@@ -262,10 +262,10 @@ func (s *Service) Municipalities(ctx context.Context, p Principal, f store.Munic
 	if err := checkRole(p); err != nil {
 		return nil, "", err
 	}
-	if f.Land != "" && !digits(f.Land, 2) {
+	if f.Land != "" && !domain.Digits(f.Land, 2) {
 		return nil, "", refuse(KindInvalid, "land: %q is not a 2-digit Land key", f.Land)
 	}
-	if f.Kreis != "" && !digits(f.Kreis, 5) {
+	if f.Kreis != "" && !domain.Digits(f.Kreis, 5) {
 		return nil, "", refuse(KindInvalid, "kreis: %q is not a 5-digit Kreis key", f.Kreis)
 	}
 	if p.Role == domain.RoleMunicipality {
@@ -335,11 +335,11 @@ func checkRunFilter(f store.RunFilter) error {
 		return refuse(KindInvalid, "state: %q is not one of running, waiting, incident, blocked, live, cancelled", f.State)
 	case f.Stage != "" && !slices.Contains(stages, domain.Stage(f.Stage)):
 		return refuse(KindInvalid, "stage: %q is not one of pruefung, vereinbarung, anbindung, test, golive", f.Stage)
-	case f.Service != "" && !digits(f.Service, 14):
+	case f.Service != "" && !domain.Digits(f.Service, 14):
 		return refuse(KindInvalid, "service: %q is not a 14-digit Leistungsschlüssel", f.Service)
-	case f.Land != "" && !digits(f.Land, 2):
+	case f.Land != "" && !domain.Digits(f.Land, 2):
 		return refuse(KindInvalid, "land: %q is not a 2-digit Land key", f.Land)
-	case f.Kreis != "" && !digits(f.Kreis, 5):
+	case f.Kreis != "" && !domain.Digits(f.Kreis, 5):
 		return refuse(KindInvalid, "kreis: %q is not a 5-digit Kreis key", f.Kreis)
 	case f.Step != "" && !knownStep(f.Step):
 		return refuse(KindInvalid, "step: %q is not a step of the roll-in process (e.g. file-agreement, tenant, test-submission)", f.Step)
@@ -354,16 +354,4 @@ func checkRunFilter(f store.RunFilter) error {
 func knownStep(name string) bool {
 	_, ok := workflows.StepByName(name)
 	return ok
-}
-
-func digits(s string, n int) bool {
-	if len(s) != n {
-		return false
-	}
-	for _, r := range s {
-		if r < '0' || r > '9' {
-			return false
-		}
-	}
-	return true
 }

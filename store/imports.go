@@ -29,7 +29,7 @@ func (s *Store) UpsertKreise(ctx context.Context, ks []Kreis) (ImportCounts, err
 	keys, names, types := make([]string, n), make([]string, n), make([]string, n)
 	seen := make(map[string]bool, n)
 	for i, k := range ks {
-		if len(k.Key) != 5 || !isDigits(k.Key) {
+		if !domain.Digits(k.Key, 5) {
 			return ImportCounts{}, fmt.Errorf("store: import Kreise: key %q: want 5 digits: %w", k.Key, ErrInvalid)
 		}
 		if k.Name == "" {
@@ -57,7 +57,7 @@ func (s *Store) UpsertKreise(ctx context.Context, ks []Kreis) (ImportCounts, err
 // Kreise returns the Kreise of land (2 digits), or all of them when land is empty, in key
 // order. The list is small (about 400), so it is not paged.
 func (s *Store) Kreise(ctx context.Context, land string) ([]Kreis, error) {
-	if land != "" && (len(land) != 2 || !isDigits(land)) {
+	if land != "" && !domain.Digits(land, 2) {
 		return nil, fmt.Errorf("store: list Kreise: Land %q: want 2 digits: %w", land, ErrInvalid)
 	}
 	rows, err := s.pool.Query(ctx, kreiseSQL, land)
@@ -120,13 +120,4 @@ func (s *Store) ImportServices(ctx context.Context, svcs []domain.Service) (Impo
 	s.log.Debug("imported services",
 		zap.Int("new", counts.New), zap.Int("changed", counts.Changed), zap.Int("unchanged", counts.Unchanged))
 	return counts, nil
-}
-
-func isDigits(s string) bool {
-	for _, r := range s {
-		if r < '0' || r > '9' {
-			return false
-		}
-	}
-	return s != ""
 }

@@ -11,6 +11,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/rollin-efa/rollin/catalog"
+	"github.com/rollin-efa/rollin/cli"
 	"github.com/rollin-efa/rollin/config"
 	"github.com/rollin-efa/rollin/devsim"
 	"github.com/rollin-efa/rollin/devtemporal"
@@ -24,7 +25,7 @@ func devCommand() *cobra.Command {
 		Short: "Run the whole system in one process: Temporal (SQLite under data_dir), worker, simulators, API",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			cfg, log, err := loadConfig(cmd)
+			cfg, log, err := cli.LoadConfig(cmd)
 			if err != nil {
 				return err
 			}

@@ -8,6 +8,7 @@ import (
 	"github.com/spf13/cobra"
 	"go.uber.org/zap"
 
+	"github.com/rollin-efa/rollin/cli"
 	"github.com/rollin-efa/rollin/config"
 )
 
@@ -93,7 +94,7 @@ func serveCommand() *cobra.Command {
 // loadClusterConfig loads the configuration of a process that joins an existing Temporal
 // cluster, which therefore needs temporal.address.
 func loadClusterConfig(cmd *cobra.Command, what string) (config.Config, *zap.Logger, error) {
-	cfg, log, err := loadConfig(cmd)
+	cfg, log, err := cli.LoadConfig(cmd)
 	if err != nil {
 		return config.Config{}, nil, err
 	}

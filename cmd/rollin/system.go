@@ -11,7 +11,6 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/spf13/cobra"
 	"go.temporal.io/sdk/client"
 	sdkworker "go.temporal.io/sdk/worker"
 	"go.uber.org/zap"
@@ -24,19 +23,6 @@ import (
 	"github.com/rollin-efa/rollin/store"
 	"github.com/rollin-efa/rollin/worker"
 )
-
-// loadConfig reads the configuration for a server command and builds its logger.
-func loadConfig(cmd *cobra.Command) (config.Config, *zap.Logger, error) {
-	cfg, err := config.Load(cmd.Flags())
-	if err != nil {
-		return config.Config{}, nil, err
-	}
-	log, err := logging.New(cfg.Log.Level)
-	if err != nil {
-		return config.Config{}, nil, err
-	}
-	return cfg, log, nil
-}
 
 // signalContext is cancelled by SIGINT or SIGTERM, which start a graceful shutdown.
 func signalContext() (context.Context, context.CancelFunc) {
