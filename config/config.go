@@ -7,8 +7,11 @@ package config
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"net"
 	"net/url"
+	"os"
+	"slices"
 	"strings"
 	"time"
 
@@ -32,9 +35,16 @@ type Config struct {
 	Log        Log        `mapstructure:"log"`
 }
 
-// HTTP configures the API server.
+// HTTP configures the HTTP server of `rollin serve` and `rollin dev` (the API) and of
+// `rollin worker` (health only).
 type HTTP struct {
 	Addr string `mapstructure:"addr"`
+	// ShutdownDelay is how long a stopping process keeps serving with /readyz answering
+	// 503 before it stops accepting connections, so that a load balancer or Kubernetes
+	// takes it out of rotation first and no request meets a closed port.
+	ShutdownDelay time.Duration `mapstructure:"shutdown_delay"`
+	// ShutdownTimeout bounds how long requests in flight may take to finish after that.
+	ShutdownTimeout time.Duration `mapstructure:"shutdown_timeout"`
 }
 
 // Database locates the PostgreSQL database of the read model, catalogue and audit log.
@@ -60,6 +70,39 @@ type Temporal struct {
 	// wakes, which for a roll-in is a few dozen events. Measured in BENCHMARKS.md: 60–90
 	// KiB per cached roll-in.
 	WorkflowCacheSize int `mapstructure:"workflow_cache_size"`
+	// WorkerIdentity names a worker process in Temporal's histories and in the audit log
+	// (which worker recorded each event). Empty: "<pid>@<host>", the SDK's default, which
+	// tells processes on one machine apart.
+	WorkerIdentity string `mapstructure:"worker_identity"`
+	// WorkerStopTimeout is how long a stopping worker lets running activities finish
+	// before it gives them up (they are then retried elsewhere, with the same
+	// idempotency keys).
+	WorkerStopTimeout time.Duration `mapstructure:"worker_stop_timeout"`
+	// APIKey authenticates to Temporal Cloud (or any frontend that takes API keys) as a
+	// bearer credential; it implies TLS. Keep it in the environment
+	// (ROLLIN_TEMPORAL_API_KEY), not in a file under version control.
+	APIKey string `mapstructure:"api_key"`
+	TLS    TLS    `mapstructure:"tls"`
+}
+
+// TLS secures the connection to the Temporal frontend: server verification against CAFile
+// (the system roots when empty) and, with CertFile and KeyFile, a client certificate
+// (mTLS, as self-hosted clusters and Temporal Cloud's certificate namespaces require).
+type TLS struct {
+	Enabled    bool   `mapstructure:"enabled"`
+	CAFile     string `mapstructure:"ca_file"`
+	CertFile   string `mapstructure:"cert_file"`
+	KeyFile    string `mapstructure:"key_file"`
+	ServerName string `mapstructure:"server_name"`
+}
+
+// Identity is the worker identity: WorkerIdentity, or "<pid>@<host>" like the SDK's default.
+func (t Temporal) Identity() string {
+	if t.WorkerIdentity != "" {
+		return t.WorkerIdentity
+	}
+	host, _ := os.Hostname()
+	return fmt.Sprintf("%d@%s", os.Getpid(), host)
 }
 
 // Token is one API token and whom it stands for.
@@ -99,10 +142,17 @@ type Systems struct {
 
 // Simulators shapes the behaviour of the simulated systems in `rollin dev`.
 type Simulators struct {
-	Latency    time.Duration `mapstructure:"latency"`
-	ErrorRate  float64       `mapstructure:"error_rate"`
-	RoutingLag int           `mapstructure:"routing_lag"`
-	Autopilot  Autopilot     `mapstructure:"autopilot"`
+	// ProviderAddr, StateAddr and MunicipalityAddr are where the simulators listen
+	// (host:port); empty means a free port on 127.0.0.1, which `rollin dev` wires up
+	// itself. `rollin simulators` serves them for workers in other processes, which need
+	// the addresses in their systems.*_url.
+	ProviderAddr     string        `mapstructure:"provider_addr"`
+	StateAddr        string        `mapstructure:"state_addr"`
+	MunicipalityAddr string        `mapstructure:"municipality_addr"`
+	Latency          time.Duration `mapstructure:"latency"`
+	ErrorRate        float64       `mapstructure:"error_rate"`
+	RoutingLag       int           `mapstructure:"routing_lag"`
+	Autopilot        Autopilot     `mapstructure:"autopilot"`
 }
 
 // Autopilot lets the municipality simulator play every human step (the municipality's and
@@ -124,6 +174,8 @@ type Log struct {
 // defaults are the built-in values: a single-machine development set-up.
 var defaults = map[string]any{
 	"http.addr":                              "127.0.0.1:8080",
+	"http.shutdown_delay":                    time.Duration(0),
+	"http.shutdown_timeout":                  15 * time.Second,
 	"data_dir":                               ".rollin",
 	"database.url":                           "postgres://postgres@localhost:5432/rollin?sslmode=disable",
 	"temporal.address":                       "",
@@ -132,6 +184,14 @@ var defaults = map[string]any{
 	"temporal.embedded_port":                 7233,
 	"temporal.embedded_database_url":         "",
 	"temporal.workflow_cache_size":           2000,
+	"temporal.worker_identity":               "",
+	"temporal.worker_stop_timeout":           30 * time.Second,
+	"temporal.api_key":                       "",
+	"temporal.tls.enabled":                   false,
+	"temporal.tls.ca_file":                   "",
+	"temporal.tls.cert_file":                 "",
+	"temporal.tls.key_file":                  "",
+	"temporal.tls.server_name":               "",
 	"process.reminder_after_days":            7,
 	"process.escalation_after_days":          14,
 	"process.call_attempts":                  5,
@@ -144,6 +204,9 @@ var defaults = map[string]any{
 	"systems.state_url":                      "",
 	"systems.municipality_url":               "",
 	"systems.timeout":                        10 * time.Second,
+	"simulators.provider_addr":               "",
+	"simulators.state_addr":                  "",
+	"simulators.municipality_addr":           "",
 	"simulators.latency":                     time.Duration(0),
 	"simulators.error_rate":                  0.0,
 	"simulators.routing_lag":                 0,
@@ -151,6 +214,13 @@ var defaults = map[string]any{
 	"simulators.autopilot.delay":             2 * time.Second,
 	"simulators.autopilot.test_failure_rate": 0.0,
 	"log.level":                              "info",
+}
+
+// Keys returns every configuration key, sorted, as written in the YAML file (dotted) —
+// the ROLLIN_ environment variable of a key is its upper-cased form with _ for the dots.
+func Keys() []string {
+	// auth.tokens is a list and has no default.
+	return slices.Sorted(slices.Values(append(slices.Collect(maps.Keys(defaults)), "auth.tokens")))
 }
 
 // flagKeys maps command-line flags to configuration keys.
@@ -271,6 +341,26 @@ func (c Config) Validate() error {
 	}
 	if c.Temporal.WorkflowCacheSize < 1 {
 		return &KeyError{"temporal.workflow_cache_size", fmt.Sprintf("%d: must be at least 1", c.Temporal.WorkflowCacheSize)}
+	}
+	if c.Temporal.WorkerStopTimeout < 0 {
+		return &KeyError{"temporal.worker_stop_timeout", "must not be negative"}
+	}
+	if err := c.Temporal.TLS.validate(); err != nil {
+		return err
+	}
+	if c.HTTP.ShutdownDelay < 0 || c.HTTP.ShutdownTimeout <= 0 {
+		return &KeyError{"http.shutdown_timeout", "shutdown_delay must not be negative and shutdown_timeout must be positive"}
+	}
+	for key, addr := range map[string]string{
+		"simulators.provider_addr": c.Simulators.ProviderAddr, "simulators.state_addr": c.Simulators.StateAddr,
+		"simulators.municipality_addr": c.Simulators.MunicipalityAddr,
+	} {
+		if addr == "" {
+			continue
+		}
+		if _, _, err := net.SplitHostPort(addr); err != nil {
+			return &KeyError{key, fmt.Sprintf("%q is not host:port", addr)}
+		}
 	}
 	if c.Temporal.EmbeddedPort < 1 || c.Temporal.EmbeddedPort > 65535 {
 		return &KeyError{"temporal.embedded_port", fmt.Sprintf("%d is not a port", c.Temporal.EmbeddedPort)}
