@@ -34,6 +34,8 @@ type Activities struct {
 	// TestPoll is how often a test submission's state is read while waiting for the
 	// receiving side's verdict.
 	TestPoll time.Duration
+	// Identity is the worker's identity, stamped on the audit events it writes.
+	Identity string
 }
 
 // New wires the activities to the store and to the three systems at the configured
@@ -53,7 +55,7 @@ func New(cfg config.Config, st *store.Store) (*Activities, error) {
 	if err != nil {
 		return nil, &config.KeyError{Key: "systems.municipality_url", Msg: err.Error()}
 	}
-	return &Activities{Store: st, Provider: p, State: s, Municipality: m, TestPoll: cfg.Process.TestPoll}, nil
+	return &Activities{Store: st, Provider: p, State: s, Municipality: m, TestPoll: cfg.Process.TestPoll, Identity: cfg.Temporal.Identity()}, nil
 }
 
 // Register registers every activity under the name the workflow calls it by.
@@ -94,8 +96,12 @@ func (a *Activities) LoadContext(ctx context.Context, in workflows.LoadInput) (w
 }
 
 // PersistRun writes a run's snapshot to the read model; the store ignores stale or repeated
-// snapshots, so the workflow may call it again after any failure.
+// snapshots, so the workflow may call it again after any failure. Its events are stamped
+// with this worker's identity.
 func (a *Activities) PersistRun(ctx context.Context, snap domain.RunSnapshot) error {
+	for i := range snap.Events {
+		snap.Events[i].Worker = a.Identity
+	}
 	if err := a.Store.ApplySnapshot(ctx, snap); err != nil {
 		return fmt.Errorf("persist %s seq %d: %w", snap.Status.ID, snap.Status.Seq, err)
 	}

@@ -14,12 +14,12 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
-	"time"
 
 	"go.uber.org/zap"
 
 	"github.com/rollin-efa/rollin/config"
 	"github.com/rollin-efa/rollin/domain"
+	"github.com/rollin-efa/rollin/health"
 	"github.com/rollin-efa/rollin/starter"
 	"github.com/rollin-efa/rollin/store"
 )
@@ -31,7 +31,7 @@ const maxBody = 1 << 20
 type Server struct {
 	starter starter.API
 	tokens  []tokenEntry
-	ready   func(context.Context) error
+	health  *health.Checker
 	log     *zap.Logger
 	mux     *http.ServeMux
 }
@@ -44,17 +44,14 @@ type tokenEntry struct {
 // New builds the API over the starter. ready reports whether the process can serve
 // (database and Temporal reachable); /readyz answers 503 while it returns an error.
 func New(s starter.API, tokens []config.Token, ready func(context.Context) error, log *zap.Logger) *Server {
-	srv := &Server{starter: s, ready: ready, log: log, mux: http.NewServeMux()}
+	srv := &Server{starter: s, health: health.New(ready), log: log, mux: http.NewServeMux()}
 	for _, t := range tokens {
 		srv.tokens = append(srv.tokens, tokenEntry{
 			hash:      sha256.Sum256([]byte(t.Token)),
 			principal: starter.Principal{Name: t.Name, Role: t.Role, ARS: domain.ARS(strings.TrimSpace(t.ARS))},
 		})
 	}
-	srv.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
-		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
-	})
-	srv.mux.HandleFunc("GET /readyz", srv.readyz)
+	srv.health.Register(srv.mux)
 	srv.route("POST /api/v1/rollins", srv.startRun)
 	srv.route("GET /api/v1/rollins", srv.listRuns)
 	srv.route("GET /api/v1/rollins/{ars}/{service}", srv.getRun)
@@ -146,15 +143,9 @@ func badRequest(format string, args ...any) error {
 	return fmt.Errorf(format+": %w", append(args, errBadRequest)...)
 }
 
-func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
-	ctx, cancel := context.WithTimeout(r.Context(), 3*time.Second)
-	defer cancel()
-	if err := s.ready(ctx); err != nil {
-		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "not ready", "error": err.Error()})
-		return
-	}
-	writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
-}
+// Drain makes /readyz answer 503 while everything else keeps being served, so that load
+// balancers stop sending requests before the server closes (see http.shutdown_delay).
+func (s *Server) Drain() { s.health.Drain() }
 
 type startRequest struct {
 	ARS     string `json:"ars"`

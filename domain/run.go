@@ -106,6 +106,9 @@ type AuditEvent struct {
 	Step   string    `json:"step,omitempty"`
 	Reason string    `json:"reason,omitempty"`
 	Detail string    `json:"detail,omitempty"`
+	// Worker is the identity of the worker process that recorded the event (set when it
+	// is written, not by the workflow, whose code must not depend on where it runs).
+	Worker string `json:"worker,omitempty"`
 }
 
 // RunSnapshot is what a roll-in writes to the read model at each transition: its full

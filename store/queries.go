@@ -152,10 +152,10 @@ RETURNING true`
 // insertEventsSQL appends audit events; an event already written (same run and seq) is
 // left as it is, which makes replayed snapshots harmless.
 const insertEventsSQL = `
-INSERT INTO audit_events (run_id, seq, at, actor, role, action, step, reason, detail)
-SELECT $1, e.seq, e.at, e.actor, e.role, e.action, e.step, e.reason, e.detail
+INSERT INTO audit_events (run_id, seq, at, actor, role, action, step, reason, detail, worker)
+SELECT $1, e.seq, e.at, e.actor, e.role, e.action, e.step, e.reason, e.detail, e.worker
 FROM unnest($2::bigint[], $3::timestamptz[], $4::text[], $5::text[], $6::text[], $7::text[],
-	$8::text[], $9::text[]) AS e(seq, at, actor, role, action, step, reason, detail)
+	$8::text[], $9::text[], $10::text[]) AS e(seq, at, actor, role, action, step, reason, detail, worker)
 ON CONFLICT (run_id, seq) DO NOTHING`
 
 const runColumns = `id, ars, service, state, stage,
@@ -186,7 +186,7 @@ func runsSQL(f RunFilter, limit int) (string, []any) {
 }
 
 const auditSQL = `
-SELECT run_id, seq, at, actor, role, action, step, reason, detail
+SELECT run_id, seq, at, actor, role, action, step, reason, detail, worker
 FROM audit_events WHERE run_id = $1 ORDER BY seq`
 
 // ---- helpers for building queries ---------------------------------------------------

@@ -83,13 +83,13 @@ func appendEvents(ctx context.Context, tx pgx.Tx, runID string, events []domain.
 	n := len(events)
 	seqs, ats := make([]int64, n), make([]time.Time, n)
 	actors, roles, actions := make([]string, n), make([]string, n), make([]string, n)
-	steps, reasons, details := make([]string, n), make([]string, n), make([]string, n)
+	steps, reasons, details, workers := make([]string, n), make([]string, n), make([]string, n), make([]string, n)
 	for i, e := range events {
 		seqs[i], ats[i] = e.Seq, e.At
 		actors[i], roles[i], actions[i] = e.Actor, string(e.Role), e.Action
-		steps[i], reasons[i], details[i] = e.Step, e.Reason, e.Detail
+		steps[i], reasons[i], details[i], workers[i] = e.Step, e.Reason, e.Detail, e.Worker
 	}
-	if _, err := tx.Exec(ctx, insertEventsSQL, runID, seqs, ats, actors, roles, actions, steps, reasons, details); err != nil {
+	if _, err := tx.Exec(ctx, insertEventsSQL, runID, seqs, ats, actors, roles, actions, steps, reasons, details, workers); err != nil {
 		return fmt.Errorf("append %d audit events: %w", n, err)
 	}
 	return nil
@@ -193,7 +193,7 @@ func (s *Store) Audit(ctx context.Context, runID string) ([]domain.AuditEvent, e
 			e    domain.AuditEvent
 			role string
 		)
-		err := row.Scan(&e.RunID, &e.Seq, &e.At, &e.Actor, &role, &e.Action, &e.Step, &e.Reason, &e.Detail)
+		err := row.Scan(&e.RunID, &e.Seq, &e.At, &e.Actor, &role, &e.Action, &e.Step, &e.Reason, &e.Detail, &e.Worker)
 		e.Role, e.At = domain.Role(role), e.At.UTC()
 		return e, err
 	})
