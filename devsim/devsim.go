@@ -30,23 +30,25 @@ type Systems struct {
 	autopilot    *simulator.Autopilot
 }
 
-// Start starts a simulator for every system whose URL is not configured and points the
-// configuration at it; on error nothing is left running.
+// Start starts a simulator for every system whose URL is not configured, listening on
+// its simulators.*_addr (a free port when empty), and points the configuration at it; on
+// error nothing is left running.
 func Start(cfg *config.Config) (*Systems, error) {
 	simCfg := simulator.Config{Latency: cfg.Simulators.Latency, ErrorRate: cfg.Simulators.ErrorRate, RoutingLag: cfg.Simulators.RoutingLag}
 	s := &Systems{}
 	for _, sys := range []struct {
 		kind simulator.Kind
 		url  *string
+		addr string
 	}{
-		{simulator.Provider, &cfg.Systems.ProviderURL},
-		{simulator.State, &cfg.Systems.StateURL},
-		{simulator.Municipality, &cfg.Systems.MunicipalityURL},
+		{simulator.Provider, &cfg.Systems.ProviderURL, cfg.Simulators.ProviderAddr},
+		{simulator.State, &cfg.Systems.StateURL, cfg.Simulators.StateAddr},
+		{simulator.Municipality, &cfg.Systems.MunicipalityURL, cfg.Simulators.MunicipalityAddr},
 	} {
 		if *sys.url != "" {
 			continue
 		}
-		srv, err := simulator.Start(sys.kind, simCfg, "")
+		srv, err := simulator.Start(sys.kind, simCfg, sys.addr)
 		if err != nil {
 			s.Close()
 			return nil, fmt.Errorf("start %s simulator: %w", sys.kind, err)

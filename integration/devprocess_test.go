@@ -1,7 +1,6 @@
 package integration
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -13,7 +12,6 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -26,14 +24,6 @@ import (
 	"github.com/rollin-efa/rollin/store/storetest"
 	"github.com/rollin-efa/rollin/workflows"
 )
-
-// devProcess is one `rollin dev` OS process.
-type devProcess struct {
-	t      *testing.T
-	cmd    *exec.Cmd
-	output *lockedBuffer
-	exited chan error
-}
 
 // rollinBinary builds the rollin binary once for the package's tests, into binDir
 // (removed by TestMain).
@@ -71,47 +61,9 @@ func devEnv(t *testing.T, extra ...string) ([]string, string) {
 
 // startDev runs `rollin dev` with env and extra arguments and returns once it has printed
 // its whole banner.
-func startDev(t *testing.T, env []string, args ...string) *devProcess {
+func startDev(t *testing.T, env []string, args ...string) *process {
 	t.Helper()
-	bin, err := rollinBinary()
-	require.NoError(t, err)
-	p := &devProcess{t: t, cmd: exec.Command(bin, append([]string{"dev"}, args...)...), output: &lockedBuffer{}, exited: make(chan error, 1)}
-	p.cmd.Env = env
-	pr, pw := io.Pipe()
-	p.cmd.Stdout, p.cmd.Stderr = pw, pw
-	require.NoError(t, p.cmd.Start())
-	ready := make(chan struct{})
-	go func() {
-		sc := bufio.NewScanner(pr)
-		for sc.Scan() {
-			p.output.WriteString(sc.Text() + "\n")
-			if strings.Contains(sc.Text(), "rollin start --service") { // the banner's last line
-				close(ready)
-			}
-		}
-	}()
-	go func() { p.exited <- p.cmd.Wait(); _ = pw.Close() }()
-	t.Cleanup(func() { _ = p.cmd.Process.Kill() })
-	select {
-	case <-ready:
-	case err := <-p.exited:
-		t.Fatalf("rollin dev exited before it was ready: %v\n%s", err, p.output)
-	case <-time.After(2 * time.Minute):
-		t.Fatalf("rollin dev not ready after 2 minutes:\n%s", p.output)
-	}
-	return p
-}
-
-// stop sends SIGTERM and requires a clean exit within a minute.
-func (p *devProcess) stop() {
-	p.t.Helper()
-	require.NoError(p.t, p.cmd.Process.Signal(syscall.SIGTERM))
-	select {
-	case err := <-p.exited:
-		require.NoError(p.t, err, "rollin dev should exit cleanly on SIGTERM:\n%s", p.output)
-	case <-time.After(time.Minute):
-		p.t.Fatalf("rollin dev did not stop within a minute of SIGTERM:\n%s", p.output)
-	}
+	return startRollin(t, "rollin dev", env, "rollin start --service", append([]string{"dev"}, args...)...) // the banner's last line
 }
 
 // tokens reads the generated development tokens from the data dir in env.

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"time"
 
 	"github.com/spf13/cobra"
 	"go.uber.org/zap"
@@ -97,7 +96,8 @@ func runDev(ctx context.Context, cfg config.Config, log *zap.Logger, cmd *cobra.
 	if err != nil {
 		return err
 	}
-	srv, addr, err := httpServer(cfg, newAPI(svc, c, st, tokens, log), log)
+	a := newAPI(svc, c, st, tokens, log)
+	srv, addr, err := httpServer(cfg, a, log)
 	if err != nil {
 		return err
 	}
@@ -105,9 +105,8 @@ func runDev(ctx context.Context, cfg config.Config, log *zap.Logger, cmd *cobra.
 
 	<-ctx.Done()
 	fmt.Fprintln(cmd.ErrOrStderr(), "rollin dev: shutting down")
-	shutdownCtx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
-	defer cancel()
-	return srv.Shutdown(shutdownCtx)
+	a.Drain()
+	return shutdownHTTP(cfg, srv, cfg.HTTP.ShutdownDelay)
 }
 
 // seedDemo loads the demo catalogue and the shipped Destatis register. Both are upserts,

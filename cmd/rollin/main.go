@@ -1,9 +1,11 @@
 // Command rollin is Rollin's single binary: the development system in one process
-// (`rollin dev`), the worker and API server for real installations (`rollin worker`,
-// `rollin serve`), and a CLI that talks to the API (`rollin start`, `status`, `list`, `act`, and the bulk
-// actions `retry`, `skip`, `cancel`, and the campaigns of `rollin campaign`) or loads the
-// register and catalogue into the database (`rollin municipalities import`,
-// `rollin services import`).
+// (`rollin dev`); the processes of a real installation — `rollin worker` and `rollin serve`
+// against a Temporal cluster, `rollin migrate` for the database — and, to exercise that
+// split on one machine, `rollin temporal` (the embedded server alone) and
+// `rollin simulators`; and a CLI that talks to the API (`rollin start`, `status`, `list`,
+// `act`, the bulk actions `retry`, `skip`, `cancel`, and the campaigns of
+// `rollin campaign`) or loads the register and catalogue into the database
+// (`rollin municipalities import`, `rollin services import`).
 package main
 
 import (
@@ -16,6 +18,15 @@ import (
 )
 
 func main() {
+	err := rootCommand().Execute()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "rollin:", err)
+	}
+	os.Exit(cli.ExitCode(err))
+}
+
+// rootCommand is the whole command tree; the deployment examples are checked against it.
+func rootCommand() *cobra.Command {
 	root := &cobra.Command{
 		Use:           "rollin",
 		Short:         "Roll-in orchestration of EfA online services for municipalities",
@@ -23,14 +34,10 @@ func main() {
 		SilenceErrors: true,
 	}
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return cli.Usagef("%v", err) })
-	root.AddCommand(devCommand(), workerCommand(), serveCommand())
+	root.AddCommand(devCommand(), workerCommand(), serveCommand(), temporalCommand(), simulatorsCommand(), migrateCommand())
 	root.AddCommand(cli.Commands()...)
 	root.AddCommand(cli.BulkCommands()...)
 	root.AddCommand(cli.CampaignCommand())
 	root.AddCommand(cli.ImportCommands()...)
-	err := root.Execute()
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "rollin:", err)
-	}
-	os.Exit(cli.ExitCode(err))
+	return root
 }

@@ -1,18 +1,23 @@
 package main
 
 import (
-	"context"
 	"fmt"
-	"time"
+	"net/http"
+	"path/filepath"
 
 	"github.com/spf13/cobra"
 	"go.uber.org/zap"
 
 	"github.com/rollin-efa/rollin/cli"
 	"github.com/rollin-efa/rollin/config"
+	"github.com/rollin-efa/rollin/devsim"
+	"github.com/rollin-efa/rollin/devtemporal"
+	"github.com/rollin-efa/rollin/health"
+	"github.com/rollin-efa/rollin/store"
 )
 
-// workerCommand runs only the Temporal worker, against an existing Temporal frontend.
+// workerCommand runs only the Temporal worker, against an existing Temporal frontend. It
+// serves /healthz and /readyz on http.addr for probes.
 func workerCommand() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "worker",
@@ -23,6 +28,7 @@ func workerCommand() *cobra.Command {
 			if err != nil {
 				return err
 			}
+			defer func() { _ = log.Sync() }()
 			for _, sys := range []struct{ key, url string }{
 				{"systems.provider_url", cfg.Systems.ProviderURL},
 				{"systems.state_url", cfg.Systems.StateURL},
@@ -40,14 +46,27 @@ func workerCommand() *cobra.Command {
 			}
 			defer st.Close()
 			defer c.Close()
+			checker := health.New(readiness(st, c))
+			mux := http.NewServeMux()
+			checker.Register(mux)
+			srv, addr, err := httpServer(cfg, mux, log)
+			if err != nil {
+				return err
+			}
 			w, err := startWorker(cfg, c, st)
 			if err != nil {
 				return err
 			}
-			defer w.Stop()
-			log.Info("worker running")
+			log.Info("worker running", zap.String("identity", cfg.Temporal.Identity()),
+				zap.String("task_queue", cfg.Temporal.TaskQueue), zap.String("health", "http://"+addr+"/readyz"))
 			<-ctx.Done()
-			return nil
+			// Not ready first, then let running activities finish (up to
+			// temporal.worker_stop_timeout); what does not finish is retried elsewhere.
+			checker.Drain()
+			log.Info("worker stopping", zap.Duration("stop_timeout", cfg.Temporal.WorkerStopTimeout))
+			w.Stop()
+			log.Info("worker stopped")
+			return shutdownHTTP(cfg, srv, 0)
 		},
 	}
 	config.AddFlags(cmd.Flags())
@@ -65,6 +84,7 @@ func serveCommand() *cobra.Command {
 			if err != nil {
 				return err
 			}
+			defer func() { _ = log.Sync() }()
 			if len(cfg.Auth.Tokens) == 0 {
 				return &config.KeyError{Key: "auth.tokens", Msg: "required for rollin serve: nobody could sign in"}
 			}
@@ -76,15 +96,133 @@ func serveCommand() *cobra.Command {
 			}
 			defer st.Close()
 			defer c.Close()
-			srv, addr, err := httpServer(cfg, newAPI(newStarter(cfg, c, st), c, st, cfg.Auth.Tokens, log), log)
+			a := newAPI(newStarter(cfg, c, st), c, st, cfg.Auth.Tokens, log)
+			srv, addr, err := httpServer(cfg, a, log)
 			if err != nil {
 				return err
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "Rollin API on http://%s/api/v1\n", addr)
 			<-ctx.Done()
-			shutdownCtx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
-			defer cancel()
-			return srv.Shutdown(shutdownCtx)
+			a.Drain()
+			log.Info("draining: /readyz answers 503", zap.Duration("shutdown_delay", cfg.HTTP.ShutdownDelay))
+			return shutdownHTTP(cfg, srv, cfg.HTTP.ShutdownDelay)
+		},
+	}
+	config.AddFlags(cmd.Flags())
+	return cmd
+}
+
+// temporalCommand runs the embedded Temporal server alone, so that workers and API servers
+// in other processes can be tried on one machine without a Temporal installation. It is
+// the server of `rollin dev`: not for production.
+func temporalCommand() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "temporal",
+		Short: "Run only the embedded Temporal server of rollin dev (SQLite under data_dir, or temporal.embedded_database_url)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg, log, err := cli.LoadConfig(cmd)
+			if err != nil {
+				return err
+			}
+			defer func() { _ = log.Sync() }()
+			ctx, stop := signalContext()
+			defer stop()
+			dbDir, err := filepath.Abs(cfg.DataDir)
+			if err != nil {
+				return fmt.Errorf("data_dir %s: %w", cfg.DataDir, err)
+			}
+			srv, err := devtemporal.Start(ctx, devtemporal.Config{
+				DataDir: dbDir, Namespace: cfg.Temporal.Namespace, Port: cfg.Temporal.EmbeddedPort,
+				Logger: log.Named("temporal-server"), PostgresURL: cfg.Temporal.EmbeddedDatabaseURL,
+			})
+			if err != nil {
+				return fmt.Errorf("start embedded Temporal: %w", err)
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "Temporal on %s, namespace %s (set temporal.address to it)\n", srv.Address(), cfg.Temporal.Namespace)
+			<-ctx.Done()
+			return srv.Stop()
+		},
+	}
+	config.AddFlags(cmd.Flags())
+	return cmd
+}
+
+// simulatorsCommand serves the three simulated systems for workers in other processes,
+// and with --autopilot plays every human step through the starter, for which it needs
+// temporal.address and database.url like rollin serve.
+func simulatorsCommand() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "simulators",
+		Short: "Serve the provider, state and municipality simulators (at simulators.*_addr), optionally on autopilot",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg, log, err := cli.LoadConfig(cmd)
+			if err != nil {
+				return err
+			}
+			defer func() { _ = log.Sync() }()
+			ctx, stop := signalContext()
+			defer stop()
+			// Serve all three here: systems.*_url are for the workers, not for this process.
+			cfg.Systems = config.Systems{Timeout: cfg.Systems.Timeout}
+			sims, err := devsim.Start(&cfg)
+			if err != nil {
+				return err
+			}
+			defer sims.Close()
+			if cfg.Simulators.Autopilot.Enabled {
+				if cfg.Temporal.Address == "" {
+					return &config.KeyError{Key: "temporal.address", Msg: "required for rollin simulators --autopilot: the autopilot acts through Temporal like the API"}
+				}
+				st, c, err := connect(ctx, cfg, log)
+				if err != nil {
+					return err
+				}
+				defer st.Close()
+				defer c.Close()
+				pilot, err := sims.StartAutopilot(ctx, cfg.Simulators.Autopilot, newStarter(cfg, c, st), log)
+				if pilot != nil {
+					defer pilot.Stop()
+				}
+				if err != nil {
+					return err
+				}
+			}
+			out := cmd.OutOrStdout()
+			fmt.Fprintf(out, "Simulators running (autopilot: %t). Point the workers at them:\n", cfg.Simulators.Autopilot.Enabled)
+			fmt.Fprintf(out, "  systems.provider_url:     %s\n  systems.state_url:        %s\n  systems.municipality_url: %s\n",
+				cfg.Systems.ProviderURL, cfg.Systems.StateURL, cfg.Systems.MunicipalityURL)
+			<-ctx.Done()
+			return nil
+		},
+	}
+	config.AddFlags(cmd.Flags())
+	config.AddDevFlags(cmd.Flags())
+	return cmd
+}
+
+// migrateCommand brings the database schema up to date and exits: the step before a new
+// version's processes start (they migrate on start too, but one process doing it before
+// the others keeps a rolling upgrade from racing on it).
+func migrateCommand() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "migrate",
+		Short: "Create the database if needed and apply the schema migrations, then exit",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg, log, err := cli.LoadConfig(cmd)
+			if err != nil {
+				return err
+			}
+			defer func() { _ = log.Sync() }()
+			st, err := store.Open(cmd.Context(), cfg.Database.URL, log.Named("store"))
+			if err != nil {
+				return err
+			}
+			st.Close()
+			fmt.Fprintln(cmd.OutOrStdout(), "database schema is up to date")
+			return nil
 		},
 	}
 	config.AddFlags(cmd.Flags())

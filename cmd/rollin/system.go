@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
@@ -29,10 +30,25 @@ func signalContext() (context.Context, context.CancelFunc) {
 	return signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 }
 
+// dialTemporal connects to the frontend at address with the configured TLS (mTLS) and API
+// key. An API key implies TLS: Temporal Cloud refuses it in the clear.
 func dialTemporal(cfg config.Config, address string, log *zap.Logger) (client.Client, error) {
-	c, err := client.Dial(client.Options{
+	tlsCfg, err := cfg.Temporal.TLS.Config()
+	if err != nil {
+		return nil, err
+	}
+	opts := client.Options{
 		HostPort: address, Namespace: cfg.Temporal.Namespace, Logger: logging.Temporal(log.Named("temporal")),
-	})
+		Identity: cfg.Temporal.Identity(),
+	}
+	if cfg.Temporal.APIKey != "" {
+		if tlsCfg == nil {
+			tlsCfg = &tls.Config{MinVersion: tls.VersionTLS12}
+		}
+		opts.Credentials = client.NewAPIKeyStaticCredentials(cfg.Temporal.APIKey)
+	}
+	opts.ConnectionOptions.TLS = tlsCfg
+	c, err := client.Dial(opts)
 	if err != nil {
 		return nil, fmt.Errorf("connect to Temporal at %s: %w", address, err)
 	}
@@ -61,7 +77,9 @@ func startWorker(cfg config.Config, c client.Client, st *store.Store) (sdkworker
 		return nil, err
 	}
 	worker.SetCacheSize(cfg.Temporal.WorkflowCacheSize)
-	w := worker.New(c, cfg.Temporal.TaskQueue, acts, worker.Options{})
+	w := worker.New(c, cfg.Temporal.TaskQueue, acts, worker.Options{
+		Identity: cfg.Temporal.Identity(), StopTimeout: cfg.Temporal.WorkerStopTimeout,
+	})
 	if err := w.Start(); err != nil {
 		return nil, fmt.Errorf("start worker: %w", err)
 	}
@@ -96,7 +114,13 @@ func newStarter(cfg config.Config, c client.Client, st *store.Store) *starter.Se
 }
 
 func newAPI(svc *starter.Service, c client.Client, st *store.Store, tokens []config.Token, log *zap.Logger) *api.Server {
-	ready := func(ctx context.Context) error {
+	return api.New(svc, tokens, readiness(st, c), log.Named("api"))
+}
+
+// readiness is what every process that talks to both needs: the database and the
+// Temporal frontend answer.
+func readiness(st *store.Store, c client.Client) func(context.Context) error {
+	return func(ctx context.Context) error {
 		if err := st.Ping(ctx); err != nil {
 			return fmt.Errorf("database: %w", err)
 		}
@@ -105,5 +129,17 @@ func newAPI(svc *starter.Service, c client.Client, st *store.Store, tokens []con
 		}
 		return nil
 	}
-	return api.New(svc, tokens, ready, log.Named("api"))
+}
+
+// shutdownHTTP keeps serving for delay (readiness already off, so probes and load
+// balancers notice), then stops accepting connections and lets requests in flight finish
+// within http.shutdown_timeout.
+func shutdownHTTP(cfg config.Config, srv *http.Server, delay time.Duration) error {
+	time.Sleep(delay)
+	ctx, cancel := context.WithTimeout(context.Background(), cfg.HTTP.ShutdownTimeout)
+	defer cancel()
+	if err := srv.Shutdown(ctx); err != nil {
+		return fmt.Errorf("http server shutdown: %w", err)
+	}
+	return nil
 }
