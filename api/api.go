@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -34,6 +35,7 @@ type Server struct {
 	health  *health.Checker
 	log     *zap.Logger
 	mux     *http.ServeMux
+	routes  []string
 }
 
 type tokenEntry struct {
@@ -47,8 +49,10 @@ func New(s starter.API, tokens []config.Token, ready func(context.Context) error
 	srv := &Server{starter: s, health: health.New(ready), log: log, mux: http.NewServeMux()}
 	for _, t := range tokens {
 		srv.tokens = append(srv.tokens, tokenEntry{
-			hash:      sha256.Sum256([]byte(t.Token)),
-			principal: starter.Principal{Name: t.Name, Role: t.Role, ARS: domain.ARS(strings.TrimSpace(t.ARS))},
+			hash: sha256.Sum256([]byte(t.Token)),
+			principal: starter.Principal{
+				Name: t.Name, Role: t.Role, ARS: domain.ARS(strings.TrimSpace(t.ARS)), Organisation: domain.Organisation(t.Organisation),
+			},
 		})
 	}
 	srv.health.Register(srv.mux)
@@ -75,8 +79,13 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 type handler func(w http.ResponseWriter, r *http.Request, p starter.Principal) error
 
+// Routes lists the patterns of the authenticated routes ("METHOD /path/{param}"), so that
+// the authorization test can require that it covers every one.
+func (s *Server) Routes() []string { return slices.Clone(s.routes) }
+
 // route registers an authenticated handler and maps its error to a response.
 func (s *Server) route(pattern string, h handler) {
+	s.routes = append(s.routes, pattern)
 	s.mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
 		p, ok := s.authenticate(r)
 		if !ok {
@@ -186,7 +195,7 @@ func (s *Server) listRuns(w http.ResponseWriter, r *http.Request, p starter.Prin
 	}
 	items, next, err := s.starter.List(r.Context(), p, store.RunFilter{
 		State: q.Get("state"), Stage: q.Get("stage"), Service: q.Get("service"),
-		Land: q.Get("land"), Kreis: q.Get("kreis"), Step: q.Get("step"), Limit: limit, Cursor: q.Get("cursor"),
+		Land: q.Get("land"), Kreis: q.Get("kreis"), ARS: q.Get("ars"), Step: q.Get("step"), Limit: limit, Cursor: q.Get("cursor"),
 	})
 	if err != nil {
 		return err

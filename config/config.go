@@ -112,6 +112,9 @@ type Token struct {
 	Token string      `mapstructure:"token"`
 	// ARS scopes a municipality token to its own municipality.
 	ARS string `mapstructure:"ars"`
+	// Organisation scopes a pm or operator token to its organisation's runs, campaigns
+	// and services (e.g. d-nrw); empty is the installation's own.
+	Organisation string `mapstructure:"organisation"`
 }
 
 // Auth lists who may use the API.
@@ -435,8 +438,14 @@ func (a Auth) validate() error {
 			if _, err := domain.ParseARS(t.ARS); err != nil {
 				return &KeyError{key + ".ars", "a municipality token needs its 12-digit ARS (quote it in YAML, e.g. ars: \"055150000000\", or the leading zero is lost): " + err.Error()}
 			}
+			if t.Organisation != "" {
+				return &KeyError{key + ".organisation", "municipality tokens are scoped by their ARS, not by an organisation"}
+			}
 		} else if t.ARS != "" {
 			return &KeyError{key + ".ars", "only municipality tokens are scoped to an ARS"}
+		}
+		if _, err := domain.ParseOrganisation(t.Organisation); err != nil {
+			return &KeyError{key + ".organisation", err.Error()}
 		}
 		names[t.Name], tokens[t.Token] = true, true
 	}

@@ -97,6 +97,8 @@ func TestBadValuesNameTheKey(t *testing.T) {
 		"test poll too long":  {"process: {test_poll: 45s}", "process.test_poll"},
 		"autopilot failures":  {"simulators: {autopilot: {test_failure_rate: 2}}", "simulators.autopilot.test_failure_rate"},
 		"unquoted ARS":        {`auth: {tokens: [{name: a, role: municipality, token: "0123456789abcdef", ars: 055150000000}]}`, "auth.tokens[0].ars"},
+		"bad organisation":    {`auth: {tokens: [{name: a, role: pm, token: "0123456789abcdef", organisation: "D NRW"}]}`, "auth.tokens[0].organisation"},
+		"municipality org":    {`auth: {tokens: [{name: a, role: municipality, token: "0123456789abcdef", ars: "055150000000", organisation: d-nrw}]}`, "auth.tokens[0].organisation"},
 		"cache size zero":     {"temporal: {workflow_cache_size: 0}", "temporal.workflow_cache_size"},
 		"embedded db scheme":  {"temporal: {embedded_database_url: 'mysql://u@localhost/temporal'}", "temporal.embedded_database_url"},
 		"embedded db no name": {"temporal: {embedded_database_url: 'postgres://u@localhost'}", "temporal.embedded_database_url"},

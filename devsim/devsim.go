@@ -113,7 +113,8 @@ type Actor struct {
 // unavailable (Temporal or PostgreSQL did not answer) are retryable; a refusal (the run
 // moved on, the data was refused) is not.
 func (a Actor) Act(ctx context.Context, act simulator.AutopilotAction) error {
-	p := starter.Principal{Name: Principal, Role: domain.Role(act.Role)}
+	// The autopilot stands in for the people of every organisation.
+	p := starter.Principal{Name: Principal, Role: domain.Role(act.Role), AllOrganisations: true}
 	if p.Role == domain.RoleMunicipality {
 		p.ARS = domain.ARS(act.ARS)
 	}
@@ -129,7 +130,7 @@ func (a Actor) Act(ctx context.Context, act simulator.AutopilotAction) error {
 // ServiceLookup reads Steckbriefe through the starter, for the questionnaire.
 func ServiceLookup(svc *starter.Service) simulator.ServiceLookup {
 	return func(ctx context.Context, key string) (domain.Service, error) {
-		s, err := svc.Service(ctx, starter.Principal{Name: Principal, Role: domain.RolePM}, key)
+		s, err := svc.Service(ctx, starter.Principal{Name: Principal, Role: domain.RolePM, AllOrganisations: true}, key)
 		if starter.KindOf(err) == starter.KindUnavailable {
 			return s, simulator.MarkRetryable(err)
 		}
@@ -141,7 +142,7 @@ func ServiceLookup(svc *starter.Service) simulator.ServiceLookup {
 // received, and returns how many it handed over. The notice key is the run's ID and its
 // seq, so resuming twice at the same state acts once.
 func Resume(ctx context.Context, a *simulator.Autopilot, svc *starter.Service) (int, error) {
-	p := starter.Principal{Name: Principal, Role: domain.RoleOperator}
+	p := starter.Principal{Name: Principal, Role: domain.RoleOperator, AllOrganisations: true}
 	f := store.RunFilter{State: string(domain.RunWaiting), Limit: 1000}
 	n := 0
 	for {

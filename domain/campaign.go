@@ -21,6 +21,9 @@ func (s CampaignState) Final() bool { return s == CampaignStarted || s == Campai
 type Campaign struct {
 	ID      string     `json:"id"`
 	Service ServiceKey `json:"service"`
+	// Organisation is the organisation of the project manager who started the campaign;
+	// its roll-ins belong to it too.
+	Organisation Organisation `json:"organisation,omitempty"`
 	// Selector says how the municipalities were chosen, e.g. "land 05".
 	Selector string        `json:"selector"`
 	State    CampaignState `json:"state"`

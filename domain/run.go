@@ -78,16 +78,18 @@ type StepStatus struct {
 
 // RunStatus is a roll-in as the read model keeps it and the API returns it.
 type RunStatus struct {
-	ID         string       `json:"id"`
-	ARS        ARS          `json:"ars"`
-	Service    ServiceKey   `json:"service"`
-	State      RunState     `json:"state"`
-	Stage      Stage        `json:"stage"`
-	WaitingFor *WaitingFor  `json:"waiting_for"`
-	Reason     string       `json:"reason,omitempty"` // why blocked or cancelled
-	Steps      []StepStatus `json:"steps"`
-	CreatedAt  time.Time    `json:"created_at"`
-	UpdatedAt  time.Time    `json:"updated_at"`
+	ID      string     `json:"id"`
+	ARS     ARS        `json:"ars"`
+	Service ServiceKey `json:"service"`
+	// Organisation is the organisation whose project manager started the run.
+	Organisation Organisation `json:"organisation,omitempty"`
+	State        RunState     `json:"state"`
+	Stage        Stage        `json:"stage"`
+	WaitingFor   *WaitingFor  `json:"waiting_for"`
+	Reason       string       `json:"reason,omitempty"` // why blocked or cancelled
+	Steps        []StepStatus `json:"steps"`
+	CreatedAt    time.Time    `json:"created_at"`
+	UpdatedAt    time.Time    `json:"updated_at"`
 	// Seq increases with every transition; the read model ignores a snapshot whose Seq is
 	// not newer than the one it holds, so replayed or reordered writes change nothing.
 	Seq int64 `json:"seq"`

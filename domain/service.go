@@ -51,12 +51,18 @@ type Service struct {
 	ActivationDates []time.Time `json:"activation_dates,omitempty"`
 	Costs           string      `json:"costs"`
 	Contacts        []Contact   `json:"contacts"`
+	// Organisation limits the Steckbrief to one organisation's project managers; empty
+	// (the usual case: EfA services are for everyone) puts it in every catalogue.
+	Organisation Organisation `json:"organisation,omitempty"`
 }
 
 // Validate names the first field of s that is missing or malformed.
 func (s Service) Validate() error {
 	if _, err := ParseServiceKey(string(s.Key)); err != nil {
 		return fmt.Errorf("service key: %w", err)
+	}
+	if _, err := ParseOrganisation(string(s.Organisation)); err != nil {
+		return fmt.Errorf("service %s: %w", s.Key, err)
 	}
 	if s.Name == "" {
 		return fmt.Errorf("service %s: name is empty", s.Key)

@@ -79,15 +79,19 @@ var fastOptions = workflows.Options{
 
 // harness is one test's Rollin: its database, simulators, worker and API.
 type harness struct {
-	t        *testing.T
-	log      *zap.Logger
-	store    *store.Store
-	client   client.Client
-	queue    string
-	sims     map[simulator.Kind]*simulator.Server
-	acts     *activities.Activities
-	worker   sdkworker.Worker
-	api      *httptest.Server
+	t      *testing.T
+	log    *zap.Logger
+	store  *store.Store
+	client client.Client
+	queue  string
+	sims   map[simulator.Kind]*simulator.Server
+	acts   *activities.Activities
+	worker sdkworker.Worker
+	api    *httptest.Server
+	server *api.Server
+	// reader is the caller waitFor reads runs as: "pm" unless a test watches another
+	// organisation's runs.
+	reader   string
 	starter  *starter.Service
 	tokens   map[string]string // name → token
 	actionNo int
@@ -97,7 +101,7 @@ type harness struct {
 func newHarness(t *testing.T, municipalityARS string, simCfg simulator.Config) *harness {
 	t.Helper()
 	ctx := context.Background()
-	h := &harness{t: t, log: zaptest.NewLogger(t, zaptest.Level(zap.WarnLevel)), queue: "rollin-" + t.Name(), sims: map[simulator.Kind]*simulator.Server{}}
+	h := &harness{t: t, reader: "pm", log: zaptest.NewLogger(t, zaptest.Level(zap.WarnLevel)), queue: "rollin-" + t.Name(), sims: map[simulator.Kind]*simulator.Server{}}
 
 	st, err := store.Open(ctx, storetest.NewDatabase(t), h.log)
 	require.NoError(t, err)
@@ -144,13 +148,20 @@ func newHarness(t *testing.T, municipalityARS string, simCfg simulator.Config) *
 		{Name: "betrieb", Role: domain.RoleOperator, Token: "operator-token-0123456789"},
 		{Name: "kommune", Role: domain.RoleMunicipality, Token: "municipality-token-0123456789", ARS: municipalityARS},
 		{Name: "andere-kommune", Role: domain.RoleMunicipality, Token: "other-municipality-token-0123", ARS: "010010000000"},
+		// Two organisations sharing the installation, for the authorization test.
+		{Name: "pl-dnrw", Role: domain.RolePM, Token: "pm-dnrw-token-0123456789", Organisation: orgNRW},
+		{Name: "betrieb-dnrw", Role: domain.RoleOperator, Token: "op-dnrw-token-0123456789", Organisation: orgNRW},
+		{Name: "pl-itvsh", Role: domain.RolePM, Token: "pm-itvsh-token-0123456789", Organisation: orgSH},
+		{Name: "betrieb-itvsh", Role: domain.RoleOperator, Token: "op-itvsh-token-0123456789", Organisation: orgSH},
 	}
 	h.tokens = map[string]string{ // the names tests use for the callers
 		"pm": tokens[0].Token, "operator": tokens[1].Token, "municipality": tokens[2].Token, "other": tokens[3].Token,
+		"pm-nrw": tokens[4].Token, "op-nrw": tokens[5].Token, "pm-sh": tokens[6].Token, "op-sh": tokens[7].Token,
 	}
 	svc := starter.New(h.client, st, h.queue, fastOptions)
 	h.starter = svc
-	h.api = httptest.NewServer(api.New(svc, tokens, func(context.Context) error { return nil }, h.log))
+	h.server = api.New(svc, tokens, func(context.Context) error { return nil }, h.log)
+	h.api = httptest.NewServer(h.server)
 	t.Cleanup(h.api.Close)
 	return h
 }
@@ -204,7 +215,7 @@ func (h *harness) waitFor(ars, service string, what string, cond func(domain.Run
 	deadline := time.Now().Add(30 * time.Second)
 	var st domain.RunStatus
 	for time.Now().Before(deadline) {
-		st = h.status(string(domain.RolePM), ars, service)
+		st = h.status(h.reader, ars, service)
 		if cond(st) {
 			return st
 		}

@@ -45,8 +45,8 @@ func (s *Service) StartCampaign(ctx context.Context, p Principal, req CampaignRe
 	if err != nil {
 		return domain.CampaignProgress{}, false, refuse(KindInvalid, "service: %s", err)
 	}
-	if _, err := s.store.Service(ctx, key); err != nil {
-		return domain.CampaignProgress{}, false, s.lookupError(err, "service %s is not in the catalogue", key)
+	if err := s.requireService(ctx, p, key); err != nil {
+		return domain.CampaignProgress{}, false, err
 	}
 	switch {
 	case req.Rate < 0:
@@ -59,6 +59,9 @@ func (s *Service) StartCampaign(ctx context.Context, p Principal, req CampaignRe
 		return domain.CampaignProgress{}, false, err
 	}
 	id := string(key) + "-" + idPart
+	if p.Organisation != "" { // campaigns of different organisations never share an ID
+		id = string(p.Organisation) + "-" + id
+	}
 	if existing, err := s.store.Campaign(ctx, id); err == nil {
 		return existing, false, nil
 	} else if !errors.Is(err, store.ErrNotFound) {
@@ -72,7 +75,7 @@ func (s *Service) StartCampaign(ctx context.Context, p Principal, req CampaignRe
 		WorkflowExecutionErrorWhenAlreadyStarted: true,
 	}, workflows.WorkflowCampaign, workflows.CampaignInput{
 		ID: id, Service: key, Selector: selector, ARS: members, Rate: req.Rate, Window: req.Window,
-		StartedBy: p.Name, Role: p.Role, Options: s.options,
+		StartedBy: p.Name, Role: p.Role, Options: s.options, Organisation: p.Organisation,
 	})
 	created := true
 	var already *serviceerror.WorkflowExecutionAlreadyStarted
@@ -87,7 +90,7 @@ func (s *Service) StartCampaign(ctx context.Context, p Principal, req CampaignRe
 		return domain.CampaignProgress{}, false, err
 	}
 	if progress.ID == "" {
-		progress = domain.CampaignProgress{Campaign: domain.Campaign{ID: id, Service: key, Selector: selector,
+		progress = domain.CampaignProgress{Campaign: domain.Campaign{ID: id, Service: key, Organisation: p.Organisation, Selector: selector,
 			State: domain.CampaignStarting, Total: len(members)}}
 	}
 	return progress, created, nil
@@ -175,6 +178,9 @@ func (s *Service) Campaign(ctx context.Context, p Principal, id string) (domain.
 		return domain.CampaignProgress{}, refuse(KindForbidden, "role %q may not read campaigns", p.Role)
 	}
 	progress, err := s.store.Campaign(ctx, id)
+	if err == nil && !p.sees(progress.Organisation) {
+		err = store.ErrNotFound
+	}
 	if err != nil {
 		return domain.CampaignProgress{}, s.lookupError(err, "no campaign %q", id)
 	}

@@ -49,14 +49,17 @@ func (s *Service) Start(ctx context.Context, p Principal, ars, service string) (
 	if _, err := s.store.Municipality(ctx, a); err != nil {
 		return domain.RunStatus{}, false, s.lookupError(err, "municipality %s is not in the register", a)
 	}
-	if _, err := s.store.Service(ctx, key); err != nil {
-		return domain.RunStatus{}, false, s.lookupError(err, "service %s is not in the catalogue", key)
+	if err := s.requireService(ctx, p, key); err != nil {
+		return domain.RunStatus{}, false, err
 	}
 	id := domain.RunID(a, key)
 	// The read model answers for runs Temporal may have forgotten (closed runs leave its
 	// history after the namespace's retention): starting those again must not create a
 	// second run under the same ID.
 	if st, err := s.store.Run(ctx, id); err == nil {
+		if !p.sees(st.Organisation) {
+			return domain.RunStatus{}, false, foreignRun(id)
+		}
 		return st, false, nil
 	} else if !errors.Is(err, store.ErrNotFound) {
 		return domain.RunStatus{}, false, &Error{Kind: KindUnavailable, Msg: "read roll-in " + id, Err: err}
@@ -68,7 +71,7 @@ func (s *Service) Start(ctx context.Context, p Principal, ars, service string) (
 		WorkflowIDConflictPolicy:                 enums.WORKFLOW_ID_CONFLICT_POLICY_FAIL,
 		WorkflowExecutionErrorWhenAlreadyStarted: true,
 	}, workflows.WorkflowRollIn, workflows.Input{
-		ARS: a, Service: key, StartedBy: p.Name, Role: p.Role, Options: s.options,
+		ARS: a, Service: key, StartedBy: p.Name, Role: p.Role, Options: s.options, Organisation: p.Organisation,
 	})
 	created := true
 	var started *serviceerror.WorkflowExecutionAlreadyStarted
@@ -82,10 +85,38 @@ func (s *Service) Start(ctx context.Context, p Principal, ars, service string) (
 	if err != nil {
 		return domain.RunStatus{}, false, err
 	}
-	if st.ID == "" { // the worker has not written the run yet; report what is certain
+	if st.ID == "" {
+		// The worker has not written the run yet; report what is certain. (A run started
+		// concurrently by someone else shows its organisation once it is written.)
 		st = domain.RunStatus{ID: id, ARS: a, Service: key, State: domain.RunRunning, Stage: domain.StagePruefung, Steps: []domain.StepStatus{}}
+		if created {
+			st.Organisation = p.Organisation
+		}
+		return st, created, nil
+	}
+	if !p.sees(st.Organisation) {
+		return domain.RunStatus{}, false, foreignRun(id)
 	}
 	return st, created, nil
+}
+
+// foreignRun refuses to start a roll-in another organisation runs: one municipality
+// joins a service once, whoever drives it.
+func foreignRun(id string) error {
+	return refuse(KindConflict, "the roll-in %s exists and belongs to another organisation", id)
+}
+
+// requireService loads the Steckbrief and refuses it unless it is in p's catalogue; a
+// service of another organisation does not exist for p.
+func (s *Service) requireService(ctx context.Context, p Principal, key domain.ServiceKey) error {
+	svc, err := s.store.Service(ctx, key)
+	if err == nil && !p.seesService(svc) {
+		err = store.ErrNotFound
+	}
+	if err != nil {
+		return s.lookupError(err, "service %s is not in the catalogue", key)
+	}
+	return nil
 }
 
 // awaitRun reads a run from the read model, waiting briefly for a just-started run's first
@@ -131,6 +162,9 @@ func (s *Service) Status(ctx context.Context, p Principal, ars, service string) 
 		return domain.RunStatus{}, err
 	}
 	st, err := s.store.Run(ctx, domain.RunID(a, key))
+	if err == nil && !p.sees(st.Organisation) {
+		err = store.ErrNotFound // another organisation's run does not exist for p
+	}
 	if err != nil {
 		return domain.RunStatus{}, s.lookupError(err, "no roll-in of service %s into %s", key, a)
 	}
@@ -142,11 +176,17 @@ func (s *Service) List(ctx context.Context, p Principal, f store.RunFilter) ([]d
 	if err := checkRole(p); err != nil {
 		return nil, "", err
 	}
-	if p.Role == domain.RoleMunicipality {
-		f.ARS = string(p.ARS)
-	}
 	if err := checkRunFilter(f); err != nil {
 		return nil, "", err
+	}
+	switch {
+	case p.Role == domain.RoleMunicipality:
+		if f.ARS != "" && f.ARS != string(p.ARS) {
+			return []domain.RunStatus{}, "", nil // another municipality's runs do not exist for it
+		}
+		f.ARS = string(p.ARS)
+	case !p.AllOrganisations:
+		f.Organisation = &p.Organisation
 	}
 	items, next, err := s.store.Runs(ctx, f)
 	if err != nil {
@@ -234,9 +274,15 @@ func (s *Service) Services(ctx context.Context, p Principal) ([]domain.Service, 
 	if err := checkRole(p); err != nil {
 		return nil, err
 	}
-	svcs, err := s.store.Services(ctx)
+	all, err := s.store.Services(ctx)
 	if err != nil {
 		return nil, s.lookupError(err, "list services")
+	}
+	svcs := make([]domain.Service, 0, len(all))
+	for _, svc := range all {
+		if p.seesService(svc) {
+			svcs = append(svcs, svc)
+		}
 	}
 	return svcs, nil
 }
@@ -251,6 +297,9 @@ func (s *Service) Service(ctx context.Context, p Principal, key string) (domain.
 		return domain.Service{}, refuse(KindInvalid, "service: %s", err)
 	}
 	svc, err := s.store.Service(ctx, k)
+	if err == nil && !p.seesService(svc) {
+		err = store.ErrNotFound
+	}
 	if err != nil {
 		return domain.Service{}, s.lookupError(err, "service %s is not in the catalogue", k)
 	}
@@ -341,6 +390,8 @@ func checkRunFilter(f store.RunFilter) error {
 		return refuse(KindInvalid, "land: %q is not a 2-digit Land key", f.Land)
 	case f.Kreis != "" && !domain.Digits(f.Kreis, 5):
 		return refuse(KindInvalid, "kreis: %q is not a 5-digit Kreis key", f.Kreis)
+	case f.ARS != "" && !domain.Digits(f.ARS, 12):
+		return refuse(KindInvalid, "ars: %q is not a 12-digit Amtlicher Regionalschlüssel", f.ARS)
 	case f.Step != "" && !knownStep(f.Step):
 		return refuse(KindInvalid, "step: %q is not a step of the roll-in process (e.g. file-agreement, tenant, test-submission)", f.Step)
 	case f.Limit < 0 || f.Limit > 1000:

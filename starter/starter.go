@@ -35,6 +35,25 @@ type Principal struct {
 	Role domain.Role
 	// ARS scopes a municipality principal to its own municipality; empty for other roles.
 	ARS domain.ARS
+	// Organisation scopes a project manager or operator to the runs, campaigns and
+	// services of their organisation. Municipalities are scoped by ARS instead.
+	Organisation domain.Organisation
+	// AllOrganisations lifts the organisation scope. No token sets it: it is for
+	// in-process callers that stand in for the people of every organisation (the
+	// development autopilot).
+	AllOrganisations bool
+}
+
+// sees reports whether p may see what belongs to org. A municipality sees what concerns
+// its ARS whatever the organisation; the ARS check is the caller's.
+func (p Principal) sees(org domain.Organisation) bool {
+	return p.AllOrganisations || p.Role == domain.RoleMunicipality || p.Organisation == org
+}
+
+// seesService reports whether the Steckbrief is in p's catalogue: shared services are in
+// every one, an organisation's own only in its members'.
+func (p Principal) seesService(svc domain.Service) bool {
+	return svc.Organisation == "" || p.sees(svc.Organisation)
 }
 
 // Action is a human decision or operator command on one run.

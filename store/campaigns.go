@@ -17,7 +17,7 @@ func (s *Store) ApplyCampaign(ctx context.Context, c domain.Campaign) error {
 		return fmt.Errorf("store: apply campaign: ID is empty: %w", ErrInvalid)
 	}
 	_, err := s.pool.Exec(ctx, upsertCampaignSQL, c.ID, string(c.Service), c.Selector, string(c.State),
-		c.Total, c.Started, c.Existing, c.Failed, c.Reason, c.CreatedBy, c.CreatedAt, c.UpdatedAt, c.Seq)
+		c.Total, c.Started, c.Existing, c.Failed, c.Reason, c.CreatedBy, c.CreatedAt, c.UpdatedAt, c.Seq, string(c.Organisation))
 	if err != nil {
 		return fmt.Errorf("store: apply campaign %s seq %d: %w", c.ID, c.Seq, err)
 	}
@@ -40,7 +40,7 @@ func (s *Store) Campaign(ctx context.Context, id string) (domain.CampaignProgres
 		service, state string
 	)
 	err := s.pool.QueryRow(ctx, campaignSQL, id).Scan(&p.ID, &service, &p.Selector, &state, &p.Total,
-		&p.Started, &p.Existing, &p.Failed, &p.Reason, &p.CreatedBy, &p.CreatedAt, &p.UpdatedAt, &p.Seq)
+		&p.Started, &p.Existing, &p.Failed, &p.Reason, &p.CreatedBy, &p.CreatedAt, &p.UpdatedAt, &p.Seq, &p.Organisation)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return domain.CampaignProgress{}, fmt.Errorf("store: campaign %s: %w", id, ErrNotFound)
 	}

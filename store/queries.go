@@ -26,7 +26,7 @@ func dropDatabaseSQL(name string) string {
 // ---- services (catalogue) -------------------------------------------------------------
 
 const serviceColumns = `key, name, provider, fachverfahren, transports, payment_required,
-	user_account_required, dpa_required, lands, activation_dates, costs, contacts`
+	user_account_required, dpa_required, lands, activation_dates, costs, contacts, organisation`
 
 const serviceSQL = `SELECT ` + serviceColumns + ` FROM services WHERE key = $1`
 
@@ -124,8 +124,8 @@ ON CONFLICT (ars) DO NOTHING`
 const upsertRunSQL = `
 INSERT INTO runs AS r (id, ars, service, land, kreis, state, stage,
 	waiting_action, waiting_role, waiting_step, waiting_note, reason, seq, created_at, updated_at,
-	step_names, step_stages, step_states, step_attempts, step_errors, step_updated)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21)
+	step_names, step_stages, step_states, step_attempts, step_errors, step_updated, organisation)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22)
 ON CONFLICT (id) DO UPDATE SET
 	ars            = EXCLUDED.ars,
 	service        = EXCLUDED.service,
@@ -145,7 +145,8 @@ ON CONFLICT (id) DO UPDATE SET
 	step_states    = EXCLUDED.step_states,
 	step_attempts  = EXCLUDED.step_attempts,
 	step_errors    = EXCLUDED.step_errors,
-	step_updated   = EXCLUDED.step_updated
+	step_updated   = EXCLUDED.step_updated,
+	organisation   = EXCLUDED.organisation
 WHERE r.seq < EXCLUDED.seq
 RETURNING true`
 
@@ -159,7 +160,8 @@ FROM unnest($2::bigint[], $3::timestamptz[], $4::text[], $5::text[], $6::text[],
 ON CONFLICT (run_id, seq) DO NOTHING`
 
 const runColumns = `id, ars, service, state, stage,
-	waiting_action, waiting_role, waiting_step, waiting_note, reason, seq, created_at, updated_at`
+	waiting_action, waiting_role, waiting_step, waiting_note, reason, seq, created_at, updated_at,
+	organisation`
 
 // runWithStepsSQL reads a run with its steps: one row, the steps as parallel arrays in
 // plan order, so both always belong to the same snapshot.
@@ -177,6 +179,9 @@ func runsSQL(f RunFilter, limit int) (string, []any) {
 		if c.value != "" {
 			w.add(c.column+" = ?", c.value)
 		}
+	}
+	if f.Organisation != nil {
+		w.add("organisation = ?", string(*f.Organisation))
 	}
 	if f.Cursor != "" {
 		w.add("id > ?", f.Cursor)
@@ -223,8 +228,8 @@ func escapeLike(s string) string {
 // so a replayed or reordered write from the campaign workflow changes nothing.
 const upsertCampaignSQL = `
 INSERT INTO campaigns (id, service, selector, state, total, started, existing, failed, reason,
-	created_by, created_at, updated_at, seq)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
+	created_by, created_at, updated_at, seq, organisation)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
 ON CONFLICT (id) DO UPDATE SET
 	state      = EXCLUDED.state,
 	total      = EXCLUDED.total,
@@ -243,7 +248,7 @@ ON CONFLICT DO NOTHING`
 
 const campaignSQL = `
 SELECT id, service, selector, state, total, started, existing, failed, reason,
-	created_by, created_at, updated_at, seq
+	created_by, created_at, updated_at, seq, organisation
 FROM campaigns WHERE id = $1`
 
 // campaignRunCountsSQL counts a campaign's roll-ins by state and stage; a member without a
@@ -261,7 +266,7 @@ GROUP BY 1, 2`
 // freshly inserted row). No row back means the stored Steckbrief was identical.
 const importServiceSQL = `
 INSERT INTO services AS s (` + serviceColumns + `, updated_at)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, now())
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, now())
 ON CONFLICT (key) DO UPDATE SET
 	name                  = EXCLUDED.name,
 	provider              = EXCLUDED.provider,
@@ -274,13 +279,16 @@ ON CONFLICT (key) DO UPDATE SET
 	activation_dates      = EXCLUDED.activation_dates,
 	costs                 = EXCLUDED.costs,
 	contacts              = EXCLUDED.contacts,
+	organisation          = EXCLUDED.organisation,
 	updated_at            = now()
 WHERE (s.name, s.provider, s.fachverfahren, s.transports, s.payment_required,
-		s.user_account_required, s.dpa_required, s.lands, s.activation_dates, s.costs, s.contacts)
+		s.user_account_required, s.dpa_required, s.lands, s.activation_dates, s.costs, s.contacts,
+		s.organisation)
 	IS DISTINCT FROM
 	(EXCLUDED.name, EXCLUDED.provider, EXCLUDED.fachverfahren, EXCLUDED.transports,
 		EXCLUDED.payment_required, EXCLUDED.user_account_required, EXCLUDED.dpa_required,
-		EXCLUDED.lands, EXCLUDED.activation_dates, EXCLUDED.costs, EXCLUDED.contacts)
+		EXCLUDED.lands, EXCLUDED.activation_dates, EXCLUDED.costs, EXCLUDED.contacts,
+		EXCLUDED.organisation)
 RETURNING (xmax = 0) AS inserted`
 
 // mergeKreiseSQL upserts the Kreise given as parallel arrays in one statement, touching a

@@ -19,6 +19,9 @@ type RunFilter struct {
 	Land    string // 2-digit Land key
 	Kreis   string // 5-digit Kreis key
 	ARS     string // one municipality, e.g. for its own staff
+	// Organisation, when not nil, keeps the runs of that organisation only (the empty
+	// organisation is a value too: the installation's own).
+	Organisation *domain.Organisation
 	// Step is the step the run waits on: the step with the open incident, or the human
 	// step waiting for a person (the run's waiting_for.step), e.g. "tenant".
 	Step string
@@ -45,6 +48,9 @@ func (s *Store) ApplySnapshot(ctx context.Context, snap domain.RunSnapshot) erro
 	if _, err := domain.ParseServiceKey(string(st.Service)); err != nil {
 		return fmt.Errorf("store: apply snapshot of %s: %w: %w", st.ID, err, ErrInvalid)
 	}
+	if _, err := domain.ParseOrganisation(string(st.Organisation)); err != nil {
+		return fmt.Errorf("store: apply snapshot of %s: %w: %w", st.ID, err, ErrInvalid)
+	}
 	for _, e := range snap.Events {
 		if e.RunID != "" && e.RunID != st.ID {
 			return fmt.Errorf("store: apply snapshot of %s: event %d belongs to run %s: %w", st.ID, e.Seq, e.RunID, ErrInvalid)
@@ -64,7 +70,7 @@ func (s *Store) ApplySnapshot(ctx context.Context, snap domain.RunSnapshot) erro
 			st.ID, string(ars), string(st.Service), ars.Land(), ars.Kreis(), string(st.State),
 			string(st.Stage), waitAction, waitRole, waitStep, waitNote, st.Reason, st.Seq,
 			st.CreatedAt, st.UpdatedAt, steps.names, steps.stages, steps.states, steps.attempts,
-			steps.errors, steps.updated).Scan(&newer)
+			steps.errors, steps.updated, string(st.Organisation)).Scan(&newer)
 		if err != nil && !errors.Is(err, pgx.ErrNoRows) { // no row: a stale or repeated snapshot
 			return fmt.Errorf("upsert run: %w", err)
 		}
@@ -210,17 +216,19 @@ type runRow struct {
 	reason                                   string
 	seq                                      int64
 	created, updated                         time.Time
+	organisation                             string
 }
 
 func (r *runRow) dest() []any {
 	return []any{&r.id, &r.ars, &r.service, &r.state, &r.stage,
-		&r.waitAction, &r.waitRole, &r.waitStep, &r.waitNote, &r.reason, &r.seq, &r.created, &r.updated}
+		&r.waitAction, &r.waitRole, &r.waitStep, &r.waitNote, &r.reason, &r.seq, &r.created, &r.updated,
+		&r.organisation}
 }
 
 // status converts the row; WaitingFor is nil unless the run waits on someone.
 func (r *runRow) status() domain.RunStatus {
 	st := domain.RunStatus{
-		ID: r.id, ARS: domain.ARS(r.ars), Service: domain.ServiceKey(r.service),
+		ID: r.id, ARS: domain.ARS(r.ars), Service: domain.ServiceKey(r.service), Organisation: domain.Organisation(r.organisation),
 		State: domain.RunState(r.state), Stage: domain.Stage(r.stage), Reason: r.reason,
 		Seq: r.seq, CreatedAt: r.created.UTC(), UpdatedAt: r.updated.UTC(),
 	}

@@ -57,7 +57,7 @@ func scanService(row pgx.Row) (domain.Service, error) {
 	)
 	err := row.Scan(&key, &svc.Name, &svc.Provider, &svc.Fachverfahren, &transports,
 		&svc.PaymentRequired, &svc.UserAccountRequired, &svc.DPARequired, &svc.Lands,
-		&dates, &svc.Costs, &svc.Contacts)
+		&dates, &svc.Costs, &svc.Contacts, &svc.Organisation)
 	if err != nil {
 		return domain.Service{}, err
 	}

@@ -55,6 +55,9 @@ type CampaignInput struct {
 	StartedBy string      `json:"started_by"`
 	Role      domain.Role `json:"role"`
 	Options   Options     `json:"options"`
+	// Organisation is the starting project manager's; the campaign and its roll-ins
+	// belong to it.
+	Organisation domain.Organisation `json:"organisation,omitempty"`
 
 	Next      int                  `json:"next"`
 	Started   int                  `json:"started"`
@@ -195,6 +198,7 @@ func (c *campaign) startBatch(ctx workflow.Context, batch []domain.ARS) error {
 		})
 		started[i] = workflow.ExecuteChildWorkflow(cctx, WorkflowRollIn, Input{
 			ARS: a, Service: c.in.Service, StartedBy: c.in.StartedBy, Role: c.in.Role, Options: c.in.Options,
+			Organisation: c.in.Organisation,
 		}).GetChildWorkflowExecution()
 	}
 	for i, f := range started {
@@ -237,7 +241,7 @@ func (c *campaign) persist(ctx workflow.Context) {
 
 func (c *campaign) snapshot(ctx workflow.Context) domain.Campaign {
 	return domain.Campaign{
-		ID: c.in.ID, Service: c.in.Service, Selector: c.in.Selector, State: c.in.State, Total: len(c.in.ARS),
+		ID: c.in.ID, Service: c.in.Service, Organisation: c.in.Organisation, Selector: c.in.Selector, State: c.in.State, Total: len(c.in.ARS),
 		Started: c.in.Started, Existing: c.in.Existing, Failed: c.in.Failed, Reason: c.reason,
 		CreatedBy: c.in.StartedBy, CreatedAt: c.in.CreatedAt, UpdatedAt: workflow.Now(ctx), Seq: c.in.Seq,
 	}

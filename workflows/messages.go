@@ -245,4 +245,7 @@ type Input struct {
 	StartedBy string            `json:"started_by"`
 	Role      domain.Role       `json:"role"`
 	Options   Options           `json:"options"`
+	// Organisation is the starting project manager's; the run belongs to it. Runs started
+	// before organisations existed have none, which is the installation's own.
+	Organisation domain.Organisation `json:"organisation,omitempty"`
 }

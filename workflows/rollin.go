@@ -551,7 +551,7 @@ func (r *rollIn) status() domain.RunStatus {
 		waiting = &w
 	}
 	return domain.RunStatus{
-		ID: r.id, ARS: r.in.ARS, Service: r.in.Service,
+		ID: r.id, ARS: r.in.ARS, Service: r.in.Service, Organisation: r.in.Organisation,
 		State: r.state, Stage: r.stage, WaitingFor: waiting, Reason: r.reason, Steps: steps,
 		CreatedAt: workflow.GetInfo(r.ctx).WorkflowStartTime, UpdatedAt: workflow.Now(r.ctx), Seq: r.seq,
 	}
