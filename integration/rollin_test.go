@@ -151,6 +151,63 @@ func TestWorkerReplacedMidRun(t *testing.T) {
 	h.requireExactlyOnce()
 }
 
+// TestWorkerStopLetsRunningCallsFinish stops the worker (as SIGTERM does) while an
+// external call is in flight, with every system answering after 400 ms: the call finishes
+// inside the worker's stop timeout instead of being cut off and sent again by the next
+// worker. Every mutating request the simulators saw applied an effect — a call cut off and
+// retried would show as one more request than effects (the repeat is answered from the
+// idempotency store).
+func TestWorkerStopLetsRunningCallsFinish(t *testing.T) {
+	t.Parallel()
+	const ars = "051190000000" // Oberhausen, Stadt
+	h := newHarness(t, ars, simulator.Config{Latency: 400 * time.Millisecond})
+	code, out := h.call("pm", http.MethodPost, "/api/v1/rollins", map[string]string{"ars": ars, "service": wohngeld})
+	require.Equal(t, http.StatusCreated, code, out)
+	for h.waitFor(ars, wohngeld, "a signature", func(st domain.RunStatus) bool { return st.WaitingFor != nil }).WaitingFor.Action == workflows.ActionSignAgreement {
+		h.mustAct("municipality", ars, wohngeld, workflows.ActionSignAgreement, nil)
+	}
+	h.mustAct("pm", ars, wohngeld, workflows.ActionCountersignAgreement, nil)
+	h.waitForAction(ars, wohngeld, workflows.ActionSubmitConnectionData)
+	conn := map[string]any{"contact_email": "wohngeld@oberhausen.example", "fachverfahren": "OK.SOZIUS", "transport": "fit-connect", "org_unit_id": "OE-0815"}
+	h.mustAct("municipality", ars, wohngeld, workflows.ActionSubmitConnectionData, map[string]any{"data": conn})
+
+	// The connection calls now run one after the other, 400 ms each. Stop the worker
+	// while a mutating request has arrived but not yet been applied.
+	for deadline := time.Now().Add(10 * time.Second); inFlight(h) == 0; time.Sleep(5 * time.Millisecond) {
+		require.True(t, time.Now().Before(deadline), "no mutating call in flight within 10 s")
+	}
+	began := time.Now()
+	h.worker.Stop()
+	require.Zero(t, inFlight(h), "the call in flight was answered before the worker stopped (stop took %s)", time.Since(began))
+	t.Logf("worker stop waited %s for the call in flight", time.Since(began).Round(time.Millisecond))
+	h.startWorker()
+
+	h.waitForAction(ars, wohngeld, workflows.ActionConfirmTest)
+	h.mustAct("municipality", ars, wohngeld, workflows.ActionConfirmTest, map[string]any{"data": map[string]any{"received": true}})
+	h.waitForState(ars, wohngeld, domain.RunLive)
+	h.requireExactlyOnce()
+	require.Zero(t, inFlight(h), "every mutating request applied exactly one effect: none was sent again")
+}
+
+// inFlight is how many mutating requests the simulators have received but not applied:
+// requests minus effects. A request sent again after a cut-off call (and answered from
+// the idempotency store without a new effect) keeps it above zero for good.
+func inFlight(h *harness) int {
+	n := 0
+	for _, s := range h.sims {
+		c := s.Sim.Counters()
+		for req, k := range c.Requests {
+			if !strings.HasPrefix(req, http.MethodGet+" ") {
+				n += k
+			}
+		}
+		for _, k := range c.Effects {
+			n -= k
+		}
+	}
+	return n
+}
+
 // TestSimulatorFaultBecomesIncidentThenRetry turns the provider's tenant endpoint off: the
 // step retries, becomes an incident, the operator retries once the system is back, and the
 // run goes live with the tenant created exactly once.
