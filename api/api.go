@@ -4,6 +4,7 @@
 package api
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"crypto/subtle"
@@ -12,6 +13,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"slices"
 	"strconv"
 	"strings"
@@ -45,11 +47,18 @@ type tokenEntry struct {
 
 // New builds the API over the starter. ready reports whether the process can serve
 // (database and Temporal reachable); /readyz answers 503 while it returns an error.
+// Serve it wrapped in Protect, which adds the security headers and the per-token rate limit.
 func New(s starter.API, tokens []config.Token, ready func(context.Context) error, log *zap.Logger) *Server {
 	srv := &Server{starter: s, health: health.New(ready), log: log, mux: http.NewServeMux()}
 	for _, t := range tokens {
+		// From token_sha256 as given, so a configuration with hashes never holds a token.
+		digest, err := t.Digest()
+		if err != nil { // config.Validate refuses these; an entry that slips through matches nothing
+			log.Error("API token skipped", zap.String("name", t.Name), zap.Error(err))
+			continue
+		}
 		srv.tokens = append(srv.tokens, tokenEntry{
-			hash: sha256.Sum256([]byte(t.Token)),
+			hash: digest,
 			principal: starter.Principal{
 				Name: t.Name, Role: t.Role, ARS: domain.ARS(strings.TrimSpace(t.ARS)), Organisation: domain.Organisation(t.Organisation),
 			},
@@ -93,6 +102,16 @@ func (s *Server) route(pattern string, h handler) {
 			writeError(w, http.StatusUnauthorized, "missing or unknown bearer token")
 			return
 		}
+		if lim := limiterOf(r.Context()); lim != nil {
+			if wait, ok := lim.allow(p.Name); !ok {
+				lim.refuse(w, p.Name, wait)
+				return
+			}
+		}
+		if r.ContentLength > maxBody { // refused before reading; a body without a length is cut by MaxBytesReader
+			s.fail(w, r, &http.MaxBytesError{Limit: maxBody})
+			return
+		}
 		r.Body = http.MaxBytesReader(w, r.Body, maxBody)
 		if err := h(w, r, p); err != nil {
 			s.fail(w, r, err)
@@ -104,10 +123,11 @@ func (s *Server) route(pattern string, h handler) {
 // SHA-256 digests in constant time, so response times do not leak how much of a guess matched.
 func (s *Server) authenticate(r *http.Request) (starter.Principal, bool) {
 	raw, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-	if !ok || raw == "" {
+	raw = strings.TrimSpace(raw)
+	if !ok || raw == "" { // blanks only must not match the digest of an empty token
 		return starter.Principal{}, false
 	}
-	got := sha256.Sum256([]byte(strings.TrimSpace(raw)))
+	got := sha256.Sum256([]byte(raw))
 	var found *starter.Principal
 	for i := range s.tokens {
 		if subtle.ConstantTimeCompare(got[:], s.tokens[i].hash[:]) == 1 {
@@ -124,7 +144,7 @@ func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
 	var tooBig *http.MaxBytesError
 	switch {
 	case errors.As(err, &tooBig):
-		writeError(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("request body larger than %d bytes", tooBig.Limit))
+		writeError(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("request body larger than the limit of %d bytes", tooBig.Limit))
 		return
 	case errors.Is(err, errBadRequest):
 		writeError(w, http.StatusBadRequest, strings.TrimSuffix(err.Error(), ": "+errBadRequest.Error()))
@@ -187,8 +207,21 @@ func (s *Server) getRun(w http.ResponseWriter, r *http.Request, p starter.Princi
 	return nil
 }
 
+// queryParams parses the query strictly: a malformed pair (a bad escape, a semicolon) is
+// refused instead of dropped, so a filter is never silently left out.
+func queryParams(r *http.Request) (url.Values, error) {
+	q, err := url.ParseQuery(r.URL.RawQuery)
+	if err != nil {
+		return nil, badRequest("query: %s", err)
+	}
+	return q, nil
+}
+
 func (s *Server) listRuns(w http.ResponseWriter, r *http.Request, p starter.Principal) error {
-	q := r.URL.Query()
+	q, err := queryParams(r)
+	if err != nil {
+		return err
+	}
 	limit, err := limitParam(q.Get("limit"))
 	if err != nil {
 		return err
@@ -249,7 +282,10 @@ func (s *Server) getService(w http.ResponseWriter, r *http.Request, p starter.Pr
 }
 
 func (s *Server) listMunicipalities(w http.ResponseWriter, r *http.Request, p starter.Principal) error {
-	q := r.URL.Query()
+	q, err := queryParams(r)
+	if err != nil {
+		return err
+	}
 	limit, err := limitParam(q.Get("limit"))
 	if err != nil {
 		return err
@@ -279,8 +315,8 @@ func limitParam(raw string) (int, error) {
 // the problem, so a typo in a field name does not silently do nothing.
 func decode(r *http.Request, v any) error {
 	dec := json.NewDecoder(r.Body)
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
+	var raw json.RawMessage
+	if err := dec.Decode(&raw); err != nil {
 		var tooBig *http.MaxBytesError
 		if errors.As(err, &tooBig) {
 			return err
@@ -290,8 +326,24 @@ func decode(r *http.Request, v any) error {
 		}
 		return badRequest("request body: %s", err)
 	}
-	if dec.More() {
+	// Anything after the value but white space, even a stray } or ] (which dec.More would
+	// let pass), is refused.
+	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+		var tooBig *http.MaxBytesError
+		if errors.As(err, &tooBig) {
+			return err
+		}
 		return badRequest("request body: more than one JSON value")
+	}
+	// Only an object: null, a list or a string would decode into the zero request and be
+	// taken for one with every field left out.
+	if raw[0] != '{' {
+		return badRequest("request body: want a JSON object, not %s", raw[:min(len(raw), 20)])
+	}
+	strict := json.NewDecoder(bytes.NewReader(raw))
+	strict.DisallowUnknownFields()
+	if err := strict.Decode(v); err != nil {
+		return badRequest("request body: %s", err)
 	}
 	return nil
 }

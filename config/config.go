@@ -5,9 +5,13 @@
 package config
 
 import (
+	"crypto/sha256"
+	"crypto/tls"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"maps"
+	"math"
 	"net"
 	"net/url"
 	"os"
@@ -45,6 +49,16 @@ type HTTP struct {
 	ShutdownDelay time.Duration `mapstructure:"shutdown_delay"`
 	// ShutdownTimeout bounds how long requests in flight may take to finish after that.
 	ShutdownTimeout time.Duration `mapstructure:"shutdown_timeout"`
+	// RateLimit is how many requests per second one API token may make on average, so
+	// that a runaway script or a leaked token cannot starve the other callers; 0 turns
+	// the limit off. RateBurst is how many it may make at once.
+	RateLimit float64 `mapstructure:"rate_limit"`
+	RateBurst int     `mapstructure:"rate_burst"`
+	// TLSCertFile and TLSKeyFile, both or neither, make the server speak HTTPS itself,
+	// for installations without a TLS-terminating proxy in front: tokens must not cross
+	// the network in the clear.
+	TLSCertFile string `mapstructure:"tls_cert_file"`
+	TLSKeyFile  string `mapstructure:"tls_key_file"`
 }
 
 // Database locates the PostgreSQL database of the read model, catalogue and audit log.
@@ -105,11 +119,14 @@ func (t Temporal) Identity() string {
 	return fmt.Sprintf("%d@%s", os.Getpid(), host)
 }
 
-// Token is one API token and whom it stands for.
+// Token is one API token and whom it stands for. It gives either the token itself or,
+// so that the configuration does not hold it, its SHA-256 (TokenSHA256).
 type Token struct {
 	Name  string      `mapstructure:"name"`
 	Role  domain.Role `mapstructure:"role"`
 	Token string      `mapstructure:"token"`
+	// TokenSHA256 is the SHA-256 of the token in hex (printf %s "$TOKEN" | sha256sum).
+	TokenSHA256 string `mapstructure:"token_sha256" yaml:"token_sha256,omitempty"`
 	// ARS scopes a municipality token to its own municipality.
 	ARS string `mapstructure:"ars"`
 	// Organisation scopes a pm or operator token to its organisation's runs, campaigns
@@ -179,6 +196,10 @@ var defaults = map[string]any{
 	"http.addr":                              "127.0.0.1:8080",
 	"http.shutdown_delay":                    time.Duration(0),
 	"http.shutdown_timeout":                  15 * time.Second,
+	"http.rate_limit":                        50.0,
+	"http.rate_burst":                        100,
+	"http.tls_cert_file":                     "",
+	"http.tls_key_file":                      "",
 	"data_dir":                               ".rollin",
 	"database.url":                           "postgres://postgres@localhost:5432/rollin?sslmode=disable",
 	"temporal.address":                       "",
@@ -322,8 +343,8 @@ func decodeError(err error) error {
 
 // Validate checks every value and reports the first bad one by its key.
 func (c Config) Validate() error {
-	if _, _, err := net.SplitHostPort(c.HTTP.Addr); err != nil {
-		return &KeyError{"http.addr", fmt.Sprintf("%q is not host:port", c.HTTP.Addr)}
+	if err := c.HTTP.validate(); err != nil {
+		return err
 	}
 	if c.DataDir == "" {
 		return &KeyError{"data_dir", "must not be empty"}
@@ -350,9 +371,6 @@ func (c Config) Validate() error {
 	}
 	if err := c.Temporal.TLS.validate(); err != nil {
 		return err
-	}
-	if c.HTTP.ShutdownDelay < 0 || c.HTTP.ShutdownTimeout <= 0 {
-		return &KeyError{"http.shutdown_timeout", "shutdown_delay must not be negative and shutdown_timeout must be positive"}
 	}
 	for key, addr := range map[string]string{
 		"simulators.provider_addr": c.Simulators.ProviderAddr, "simulators.state_addr": c.Simulators.StateAddr,
@@ -418,10 +436,79 @@ func (c Config) Validate() error {
 	return nil
 }
 
+func (h HTTP) validate() error {
+	switch {
+	case !validHostPort(h.Addr):
+		return &KeyError{"http.addr", fmt.Sprintf("%q is not host:port", h.Addr)}
+	case h.ShutdownDelay < 0 || h.ShutdownTimeout <= 0:
+		return &KeyError{"http.shutdown_timeout", "shutdown_delay must not be negative and shutdown_timeout must be positive"}
+	case !(h.RateLimit >= 0) || math.IsInf(h.RateLimit, 0):
+		return &KeyError{"http.rate_limit", fmt.Sprintf("%v: want requests per second per token, 0 for no limit", h.RateLimit)}
+	case h.RateBurst < 0 || (h.RateLimit > 0 && h.RateBurst < 1):
+		return &KeyError{"http.rate_burst", fmt.Sprintf("%d: must be at least 1 while http.rate_limit is on", h.RateBurst)}
+	case (h.TLSCertFile == "") != (h.TLSKeyFile == ""):
+		return &KeyError{"http.tls_cert_file", "tls_cert_file and tls_key_file go together (a server certificate needs its key)"}
+	}
+	for _, f := range []struct{ key, path string }{{"http.tls_cert_file", h.TLSCertFile}, {"http.tls_key_file", h.TLSKeyFile}} {
+		if f.path == "" {
+			continue
+		}
+		if _, err := os.Stat(f.path); err != nil {
+			return &KeyError{f.key, fmt.Sprintf("cannot read %s: %v", f.path, err)}
+		}
+	}
+	return nil
+}
+
+func validHostPort(addr string) bool {
+	_, _, err := net.SplitHostPort(addr)
+	return err == nil
+}
+
+// TLSConfig is the server side of http.tls_cert_file and http.tls_key_file (TLS 1.2 at
+// least), or nil when the server speaks plain HTTP. A certificate that does not load or
+// match its key is a *KeyError, so the process stops at start-up.
+func (h HTTP) TLSConfig() (*tls.Config, error) {
+	if h.TLSCertFile == "" {
+		return nil, nil
+	}
+	cert, err := tls.LoadX509KeyPair(h.TLSCertFile, h.TLSKeyFile)
+	if err != nil {
+		return nil, &KeyError{"http.tls_cert_file", fmt.Sprintf("server certificate and key: %v", err)}
+	}
+	return &tls.Config{MinVersion: tls.VersionTLS12, Certificates: []tls.Certificate{cert}}, nil
+}
+
+// Digest is the SHA-256 of the token: token_sha256 decoded, or computed from token. The
+// API compares requests against digests only, so with token_sha256 the process never
+// holds the token itself.
+func (t Token) Digest() ([sha256.Size]byte, error) {
+	var d [sha256.Size]byte
+	switch {
+	case t.Token != "" && t.TokenSHA256 != "":
+		return d, errors.New("give token or token_sha256, not both")
+	case t.Token != "":
+		return sha256.Sum256([]byte(t.Token)), nil
+	case t.TokenSHA256 == "":
+		return d, errors.New("give token or token_sha256")
+	}
+	raw, err := hex.DecodeString(strings.TrimSpace(t.TokenSHA256))
+	if err != nil || len(raw) != sha256.Size {
+		return d, fmt.Errorf("want %d hex characters, the SHA-256 of the token (printf %%s \"$TOKEN\" | sha256sum)", 2*sha256.Size)
+	}
+	copy(d[:], raw)
+	return d, nil
+}
+
 func (a Auth) validate() error {
-	names, tokens := map[string]bool{}, map[string]bool{}
+	names, digests := map[string]bool{}, map[[sha256.Size]byte]bool{}
 	for i, t := range a.Tokens {
 		key := fmt.Sprintf("auth.tokens[%d]", i)
+		secret := key + ".token"
+		if t.TokenSHA256 != "" {
+			secret = key + ".token_sha256"
+		}
+		digest, digestErr := t.Digest()
 		switch {
 		case t.Name == "":
 			return &KeyError{key + ".name", "must not be empty"}
@@ -429,10 +516,12 @@ func (a Auth) validate() error {
 			return &KeyError{key + ".name", fmt.Sprintf("%q is used twice", t.Name)}
 		case !t.Role.Valid():
 			return &KeyError{key + ".role", fmt.Sprintf("%q is not pm, operator or municipality", t.Role)}
-		case len(t.Token) < 16:
-			return &KeyError{key + ".token", "must be at least 16 characters"}
-		case tokens[t.Token]:
-			return &KeyError{key + ".token", "is used twice"}
+		case t.TokenSHA256 == "" && len(t.Token) < 16:
+			return &KeyError{key + ".token", "must be at least 16 characters (or give its SHA-256 as token_sha256)"}
+		case digestErr != nil:
+			return &KeyError{secret, digestErr.Error()}
+		case digests[digest]:
+			return &KeyError{secret, "is used twice (the same token as an earlier entry)"}
 		}
 		if t.Role == domain.RoleMunicipality {
 			if _, err := domain.ParseARS(t.ARS); err != nil {
@@ -447,7 +536,7 @@ func (a Auth) validate() error {
 		if _, err := domain.ParseOrganisation(t.Organisation); err != nil {
 			return &KeyError{key + ".organisation", err.Error()}
 		}
-		names[t.Name], tokens[t.Token] = true, true
+		names[t.Name], digests[digest] = true, true
 	}
 	return nil
 }

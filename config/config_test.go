@@ -1,8 +1,19 @@
 package config
 
 import (
+	"crypto/ecdsa"
+	"crypto/sha256"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"log"
+	"net"
+	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -103,6 +114,20 @@ func TestBadValuesNameTheKey(t *testing.T) {
 		"embedded db scheme":  {"temporal: {embedded_database_url: 'mysql://u@localhost/temporal'}", "temporal.embedded_database_url"},
 		"embedded db no name": {"temporal: {embedded_database_url: 'postgres://u@localhost'}", "temporal.embedded_database_url"},
 		"embedded db garbage": {"temporal: {embedded_database_url: 'postgres://u@localhost:port/t'}", "temporal.embedded_database_url"},
+		"negative rate limit": {"http: {rate_limit: -1}", "http.rate_limit"},
+		"rate limit NaN":      {"http: {rate_limit: .nan}", "http.rate_limit"},
+		"no burst":            {"http: {rate_limit: 5, rate_burst: 0}", "http.rate_burst"},
+		"negative burst":      {"http: {rate_limit: 0, rate_burst: -1}", "http.rate_burst"},
+		"tls cert, no key":    {"http: {tls_cert_file: /etc/hosts}", "http.tls_cert_file"},
+		"tls key, no cert":    {"http: {tls_key_file: /etc/hosts}", "http.tls_cert_file"},
+		"tls cert missing":    {"http: {tls_cert_file: /nonexistent/cert.pem, tls_key_file: /etc/hosts}", "http.tls_cert_file"},
+		"tls key missing":     {"http: {tls_cert_file: /etc/hosts, tls_key_file: /nonexistent/key.pem}", "http.tls_key_file"},
+		"token and hash":      {`auth: {tokens: [{name: a, role: pm, token: "0123456789abcdef", token_sha256: "` + sha256Hex("0123456789abcdef") + `"}]}`, "auth.tokens[0].token_sha256"},
+		"neither token":       {`auth: {tokens: [{name: a, role: pm}]}`, "auth.tokens[0].token"},
+		"hash too short":      {`auth: {tokens: [{name: a, role: pm, token_sha256: "abcdef"}]}`, "auth.tokens[0].token_sha256"},
+		"hash not hex":        {`auth: {tokens: [{name: a, role: pm, token_sha256: "` + strings.Repeat("zz", 32) + `"}]}`, "auth.tokens[0].token_sha256"},
+		"hash of used token":  {`auth: {tokens: [{name: a, role: pm, token: "0123456789abcdef"}, {name: b, role: pm, token_sha256: "` + sha256Hex("0123456789abcdef") + `"}]}`, "auth.tokens[1].token_sha256"},
+		"token used twice":    {`auth: {tokens: [{name: a, role: pm, token: "0123456789abcdef"}, {name: b, role: pm, token: "0123456789abcdef"}]}`, "auth.tokens[1].token"},
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
@@ -110,7 +135,7 @@ func TestBadValuesNameTheKey(t *testing.T) {
 			require.Error(t, err)
 			var ke *KeyError
 			require.ErrorAs(t, err, &ke)
-			require.Contains(t, ke.Key, tc.key)
+			require.Equal(t, tc.key, ke.Key)
 			require.True(t, IsKeyError(err))
 		})
 	}
@@ -168,4 +193,112 @@ func TestDevTokensAreGeneratedOnceAndPrivate(t *testing.T) {
 	require.NoError(t, err)
 	require.False(t, generated)
 	require.Equal(t, cfg.Auth.Tokens, configured)
+}
+
+func sha256Hex(s string) string {
+	d := sha256.Sum256([]byte(s))
+	return hex.EncodeToString(d[:])
+}
+
+func TestHTTPProtectionDefaultsAndEnv(t *testing.T) {
+	cfg, err := load(t, "")
+	require.NoError(t, err)
+	require.Equal(t, 50.0, cfg.HTTP.RateLimit)
+	require.Equal(t, 100, cfg.HTTP.RateBurst)
+	off, err := cfg.HTTP.TLSConfig()
+	require.NoError(t, err)
+	require.Nil(t, off, "plain HTTP unless certificate and key are configured")
+
+	t.Setenv("ROLLIN_HTTP_RATE_LIMIT", "2.5")
+	t.Setenv("ROLLIN_HTTP_RATE_BURST", "5")
+	cfg, err = load(t, "")
+	require.NoError(t, err)
+	require.Equal(t, 2.5, cfg.HTTP.RateLimit)
+	require.Equal(t, 5, cfg.HTTP.RateBurst)
+
+	t.Setenv("ROLLIN_HTTP_RATE_LIMIT", "0")
+	t.Setenv("ROLLIN_HTTP_RATE_BURST", "0")
+	_, err = load(t, "")
+	require.NoError(t, err, "0 turns the limit off, and then the burst does not matter")
+}
+
+// TestTokenSHA256 loads tokens given by their hash: the digest the API compares against
+// is the hash as configured, the same as that of the plain token.
+func TestTokenSHA256(t *testing.T) {
+	const token = "a-long-random-token-0123456789"
+	yaml := `
+auth:
+  tokens:
+    - {name: plain, role: pm, token: "` + token + `"}
+    - {name: hashed, role: operator, token_sha256: "` + strings.ToUpper(sha256Hex("other-token-0123456789")) + `"}
+`
+	cfg, err := load(t, yaml)
+	require.NoError(t, err)
+	require.Empty(t, cfg.Auth.Tokens[1].Token)
+	for _, tc := range []struct {
+		tok   Token
+		plain string
+	}{
+		{cfg.Auth.Tokens[0], token},
+		{cfg.Auth.Tokens[1], "other-token-0123456789"},
+	} {
+		got, err := tc.tok.Digest()
+		require.NoError(t, err)
+		require.Equal(t, sha256.Sum256([]byte(tc.plain)), got, tc.tok.Name)
+	}
+}
+
+// TestHTTPSServer serves HTTPS the way httpServer does (TLSConfig into http.Server, then
+// ServeTLS without files) and calls it: a client that trusts the CA gets an answer, one
+// that offers TLS 1.1 at most does not; a key of another certificate stops start-up.
+func TestHTTPSServer(t *testing.T) {
+	p := newPKI(t)
+	dir := t.TempDir()
+	certFile := writePEM(t, dir, "server.pem", "CERTIFICATE", p.server.Certificate[0])
+	keyDER, err := x509.MarshalECPrivateKey(p.server.PrivateKey.(*ecdsa.PrivateKey))
+	require.NoError(t, err)
+	keyFile := writePEM(t, dir, "server-key.pem", "EC PRIVATE KEY", keyDER)
+
+	t.Setenv("ROLLIN_HTTP_TLS_CERT_FILE", certFile)
+	t.Setenv("ROLLIN_HTTP_TLS_KEY_FILE", keyFile)
+	cfg, err := load(t, "")
+	require.NoError(t, err)
+	tlsCfg, err := cfg.HTTP.TLSConfig()
+	require.NoError(t, err)
+	require.Equal(t, uint16(tls.VersionTLS12), tlsCfg.MinVersion)
+
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	srv := &http.Server{
+		Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			_, _ = fmt.Fprintf(w, "tls %x", r.TLS.Version)
+		}),
+		TLSConfig: tlsCfg,
+		ErrorLog:  log.New(io.Discard, "", 0), // the refused handshake is expected
+	}
+	go func() { _ = srv.ServeTLS(ln, "", "") }()
+	t.Cleanup(func() { _ = srv.Close() })
+
+	get := func(c *tls.Config) (string, error) {
+		hc := &http.Client{Transport: &http.Transport{TLSClientConfig: c}, Timeout: 5 * time.Second}
+		resp, err := hc.Get("https://" + ln.Addr().String())
+		if err != nil {
+			return "", err
+		}
+		defer resp.Body.Close()
+		body, err := io.ReadAll(resp.Body)
+		return string(body), err
+	}
+	body, err := get(&tls.Config{RootCAs: p.caPool, ServerName: "temporal.test"})
+	require.NoError(t, err)
+	require.Contains(t, []string{"tls 303", "tls 304"}, body)
+	_, err = get(&tls.Config{RootCAs: p.caPool, ServerName: "temporal.test", MaxVersion: tls.VersionTLS11})
+	require.Error(t, err, "TLS 1.2 at least")
+	_, err = get(&tls.Config{ServerName: "temporal.test"})
+	require.Error(t, err, "the client verifies the certificate")
+
+	_, err = HTTP{TLSCertFile: certFile, TLSKeyFile: p.keyFile}.TLSConfig()
+	var ke *KeyError
+	require.ErrorAs(t, err, &ke)
+	require.Equal(t, "http.tls_cert_file", ke.Key)
 }

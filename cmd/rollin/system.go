@@ -86,22 +86,33 @@ func startWorker(cfg config.Config, c client.Client, st *store.Store) (sdkworker
 	return w, nil
 }
 
-// httpServer serves the API on cfg.HTTP.Addr with timeouts that keep slow clients from
-// holding connections. It returns once listening, with the address actually bound.
+// httpServer serves h on cfg.HTTP.Addr, over HTTPS when http.tls_cert_file is set, with
+// timeouts that keep slow clients from holding connections and with api.Protect's
+// security headers and per-token rate limit. It returns once listening, with the address
+// actually bound.
 func httpServer(cfg config.Config, h http.Handler, log *zap.Logger) (*http.Server, string, error) {
+	tlsCfg, err := cfg.HTTP.TLSConfig()
+	if err != nil {
+		return nil, "", err
+	}
 	ln, err := net.Listen("tcp", cfg.HTTP.Addr)
 	if err != nil {
 		return nil, "", fmt.Errorf("listen on http.addr %s: %w", cfg.HTTP.Addr, err)
 	}
 	srv := &http.Server{
-		Handler:           h,
+		Handler:           api.Protect(h, api.Limits{PerSecond: cfg.HTTP.RateLimit, Burst: cfg.HTTP.RateBurst}),
+		TLSConfig:         tlsCfg,
 		ReadHeaderTimeout: 5 * time.Second,
 		ReadTimeout:       30 * time.Second,
 		WriteTimeout:      90 * time.Second,
 		IdleTimeout:       2 * time.Minute,
 	}
+	serve := srv.Serve
+	if tlsCfg != nil {
+		serve = func(ln net.Listener) error { return srv.ServeTLS(ln, "", "") } // the certificate is in TLSConfig
+	}
 	go func() {
-		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		if err := serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			log.Error("http server stopped", zap.Error(err))
 		}
 	}()
