@@ -173,7 +173,7 @@ func LoadConfig(cmd *cobra.Command) (config.Config, *zap.Logger, error) {
 // parseFile opens name and parses it with parse.
 func parseFile[T any](name string, parse func(io.Reader) (T, error)) (T, error) {
 	var zero T
-	f, err := os.Open(name)
+	f, err := os.Open(name) // #nosec G304 -- the file the user named on the command line, read with the user's rights
 	if err != nil {
 		return zero, err
 	}
@@ -230,6 +230,9 @@ func parseServices(raw []byte, ext string) (serviceImport, error) {
 		if err := dec.Decode(&svc); err != nil {
 			reject("%s", decodeReason(err))
 			continue
+		}
+		if k, err := domain.ParseServiceKey(string(svc.Key)); err == nil {
+			svc.Key = k // " 99107023037000" is the same service as "99107023037000"
 		}
 		if err := svc.Validate(); err != nil {
 			reject("%s", err)
@@ -306,6 +309,9 @@ func decodeReason(err error) string {
 	var timeErr *time.ParseError
 	if errors.As(err, &timeErr) {
 		return fmt.Sprintf("timestamp %q: want RFC 3339, e.g. 2027-01-01T00:00:00+01:00", timeErr.Value)
+	}
+	if strings.Contains(err.Error(), "Time.UnmarshalJSON") { // a date that is not a string
+		return `activation_dates: want RFC 3339 timestamps as strings, e.g. "2027-01-01T00:00:00+01:00"`
 	}
 	return strings.TrimPrefix(err.Error(), "json: ")
 }

@@ -58,8 +58,12 @@ type Service struct {
 
 // Validate names the first field of s that is missing or malformed.
 func (s Service) Validate() error {
-	if _, err := ParseServiceKey(string(s.Key)); err != nil {
+	k, err := ParseServiceKey(string(s.Key))
+	if err != nil {
 		return fmt.Errorf("service key: %w", err)
+	}
+	if k != s.Key { // the database and the run IDs know only the canonical form
+		return fmt.Errorf("service key %q: write it as %s", s.Key, k)
 	}
 	if _, err := ParseOrganisation(string(s.Organisation)); err != nil {
 		return fmt.Errorf("service %s: %w", s.Key, err)
