@@ -30,7 +30,10 @@ import (
 	"github.com/rollin-efa/rollin/worker"
 )
 
-// The tokens of the benchmark's API.
+// The tokens of the benchmark's API, which listens on 127.0.0.1 only and lives as long as
+// the benchmark.
+//
+// #nosec G101 -- fixed test tokens of a throwaway loopback API, not credentials of any installation
 const (
 	pmToken       = "bench-pm-token-0123456789"
 	operatorToken = "bench-operator-token-0123456789"

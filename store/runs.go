@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -138,7 +139,7 @@ func newStepArrays(steps []domain.StepStatus) stepArrays {
 	}
 	for i, st := range steps {
 		a.names[i], a.stages[i], a.states[i], a.errors[i] = st.Name, string(st.Stage), string(st.State), st.LastError
-		a.attempts[i], a.updated[i] = int32(st.Attempts), st.UpdatedAt
+		a.attempts[i], a.updated[i] = int32(min(max(st.Attempts, 0), math.MaxInt32)), st.UpdatedAt
 	}
 	return a
 }

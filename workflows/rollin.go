@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"slices"
 	"time"
 
@@ -593,7 +594,7 @@ func (r *rollIn) activityOptions(def StepDef) workflow.ActivityOptions {
 		InitialInterval:        r.opts.RetryInitial,
 		BackoffCoefficient:     2,
 		MaximumInterval:        r.opts.RetryMax,
-		MaximumAttempts:        int32(r.opts.CallAttempts),
+		MaximumAttempts:        int32(max(min(r.opts.CallAttempts, math.MaxInt32), 1)), // already >= 1 by withDefaults
 		NonRetryableErrorTypes: []string{ErrTypePermanent},
 	}
 	opts := workflow.ActivityOptions{StartToCloseTimeout: 30 * time.Second, RetryPolicy: retry}
