@@ -16,6 +16,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -40,6 +41,24 @@ type apiClient struct {
 	token  string
 	http   *http.Client
 	output string
+	// sleep waits out a 429's Retry-After (nil: sleepContext; tests pass a fake).
+	sleep func(context.Context, time.Duration) error
+}
+
+// maxRateLimitWaits bounds how often one request waits out "429 Too Many Requests" before
+// the error is reported; maxRetryAfter caps one wait.
+const (
+	maxRateLimitWaits = 5
+	maxRetryAfter     = 30 * time.Second
+)
+
+// retryAfter reads a 429's Retry-After in seconds (at least 1 s, at most maxRetryAfter).
+func retryAfter(h http.Header) time.Duration {
+	secs, err := strconv.Atoi(strings.TrimSpace(h.Get("Retry-After")))
+	if err != nil || secs < 1 {
+		return time.Second
+	}
+	return min(time.Duration(secs)*time.Second, maxRetryAfter)
 }
 
 // Commands returns the API client commands. Each has --api (env ROLLIN_API) and --token
@@ -165,23 +184,40 @@ func (c *apiClient) do(ctx context.Context, method, path string, body, out any) 
 	if c.token == "" {
 		return 0, Usagef("no token: pass --token or set ROLLIN_TOKEN (rollin dev prints the tokens)")
 	}
-	var rd io.Reader
+	var payload []byte
 	if body != nil {
 		raw, err := json.Marshal(body)
 		if err != nil {
 			return 0, fmt.Errorf("encode request: %w", err)
 		}
-		rd = bytes.NewReader(raw)
+		payload = raw
 	}
-	req, err := http.NewRequestWithContext(ctx, method, strings.TrimRight(c.base, "/")+path, rd)
-	if err != nil {
-		return 0, Usagef("--api %q: %v", c.base, err)
+	sleep := c.sleep
+	if sleep == nil {
+		sleep = sleepContext
 	}
-	req.Header.Set("Authorization", "Bearer "+c.token)
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := c.http.Do(req)
-	if err != nil {
-		return 0, fmt.Errorf("%s %s: %w (is rollin dev or rollin serve running?)", method, path, err)
+	var resp *http.Response
+	for waits := 0; ; waits++ {
+		req, err := http.NewRequestWithContext(ctx, method, strings.TrimRight(c.base, "/")+path, bytes.NewReader(payload))
+		if err != nil {
+			return 0, Usagef("--api %q: %v", c.base, err)
+		}
+		req.Header.Set("Authorization", "Bearer "+c.token)
+		req.Header.Set("Content-Type", "application/json")
+		resp, err = c.http.Do(req)
+		if err != nil {
+			return 0, fmt.Errorf("%s %s: %w (is rollin dev or rollin serve running?)", method, path, err)
+		}
+		if resp.StatusCode != http.StatusTooManyRequests || waits == maxRateLimitWaits {
+			break
+		}
+		// The server's rate limit for this token: wait as it says and send the same request
+		// again (actions carry their action ID, so a repetition is harmless anyway).
+		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<20))
+		_ = resp.Body.Close()
+		if err := sleep(ctx, retryAfter(resp.Header)); err != nil {
+			return 0, err
+		}
 	}
 	defer resp.Body.Close()
 	raw, err := io.ReadAll(io.LimitReader(resp.Body, 16<<20))

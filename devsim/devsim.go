@@ -110,8 +110,12 @@ type Actor struct {
 }
 
 // Act sends one action as the role the step waits for. Errors the starter classifies as
-// unavailable (Temporal or PostgreSQL did not answer) are retryable; a refusal (the run
-// moved on, the data was refused) is not.
+// unavailable (Temporal or PostgreSQL did not answer) are retryable, and so is "not now"
+// while the run is not final: a notice can arrive a moment before the workflow has
+// recorded the wait it announces — notices go out from inside a workflow task, and when a
+// worker dies before that task is recorded, the next worker records it seconds later
+// without sending the notice again (same idempotency key). A person would try again, so
+// the autopilot does. Other refusals (bad data, a finished run) are final.
 func (a Actor) Act(ctx context.Context, act simulator.AutopilotAction) error {
 	// The autopilot stands in for the people of every organisation.
 	p := starter.Principal{Name: Principal, Role: domain.Role(act.Role), AllOrganisations: true}
@@ -121,8 +125,14 @@ func (a Actor) Act(ctx context.Context, act simulator.AutopilotAction) error {
 	_, err := a.Starter.Act(ctx, p, act.ARS, act.Service, starter.Action{
 		Name: act.Action, ID: act.ActionID, Step: act.Step, Data: act.Data,
 	})
-	if starter.KindOf(err) == starter.KindUnavailable {
+	switch starter.KindOf(err) {
+	case starter.KindUnavailable:
 		return simulator.MarkRetryable(err)
+	case starter.KindConflict:
+		all := starter.Principal{Name: Principal, Role: domain.RoleOperator, AllOrganisations: true}
+		if st, serr := a.Starter.Status(ctx, all, act.ARS, act.Service); serr == nil && !st.State.Final() {
+			return simulator.MarkRetryable(err)
+		}
 	}
 	return err
 }

@@ -82,6 +82,7 @@ type harness struct {
 	t      *testing.T
 	log    *zap.Logger
 	store  *store.Store
+	dbURL  string
 	client client.Client
 	queue  string
 	sims   map[simulator.Kind]*simulator.Server
@@ -100,10 +101,30 @@ type harness struct {
 // municipalityARS is the ARS the harness's municipality token is scoped to.
 func newHarness(t *testing.T, municipalityARS string, simCfg simulator.Config) *harness {
 	t.Helper()
+	return newHarnessWith(t, municipalityARS, simCfg, harnessOptions{})
+}
+
+// harnessOptions change the harness's defaults for the fault tests.
+type harnessOptions struct {
+	// process are the timings new runs start with (default fastOptions).
+	process *workflows.Options
+	// callTimeout bounds one call to a system (default 5 s).
+	callTimeout time.Duration
+}
+
+func newHarnessWith(t *testing.T, municipalityARS string, simCfg simulator.Config, o harnessOptions) *harness {
+	t.Helper()
+	if o.process == nil {
+		o.process = &fastOptions
+	}
+	if o.callTimeout == 0 {
+		o.callTimeout = 5 * time.Second
+	}
 	ctx := context.Background()
 	h := &harness{t: t, reader: "pm", log: zaptest.NewLogger(t, zaptest.Level(zap.WarnLevel)), queue: "rollin-" + t.Name(), sims: map[simulator.Kind]*simulator.Server{}}
 
-	st, err := store.Open(ctx, storetest.NewDatabase(t), h.log)
+	h.dbURL = storetest.NewDatabase(t)
+	st, err := store.Open(ctx, h.dbURL, h.log)
 	require.NoError(t, err)
 	t.Cleanup(st.Close)
 	h.store = st
@@ -129,7 +150,7 @@ func newHarness(t *testing.T, municipalityARS string, simCfg simulator.Config) *
 		t.Cleanup(func() { _ = s.Close() })
 		h.sims[kind] = s
 	}
-	hc := &http.Client{Timeout: 5 * time.Second}
+	hc := &http.Client{Timeout: o.callTimeout}
 	pc, err := provider.New(h.sims[simulator.Provider].URL, hc)
 	require.NoError(t, err)
 	sc, err := state.New(h.sims[simulator.State].URL, hc)
@@ -158,7 +179,7 @@ func newHarness(t *testing.T, municipalityARS string, simCfg simulator.Config) *
 		"pm": tokens[0].Token, "operator": tokens[1].Token, "municipality": tokens[2].Token, "other": tokens[3].Token,
 		"pm-nrw": tokens[4].Token, "op-nrw": tokens[5].Token, "pm-sh": tokens[6].Token, "op-sh": tokens[7].Token,
 	}
-	svc := starter.New(h.client, st, h.queue, fastOptions)
+	svc := starter.New(h.client, st, h.queue, *o.process)
 	h.starter = svc
 	h.server = api.New(svc, tokens, func(context.Context) error { return nil }, h.log)
 	h.api = httptest.NewServer(h.server)

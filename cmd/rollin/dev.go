@@ -134,7 +134,8 @@ const devMunicipality = "055150000000"
 
 func printBanner(cmd *cobra.Command, addr, temporalAddr string, cfg config.Config, tokens []config.Token, generated, autopilot bool) {
 	out := cmd.OutOrStdout()
-	fmt.Fprintf(out, "\nRollin dev is running.\n\n  API:        http://%s/api/v1  (health: /healthz, /readyz)\n", addr)
+	base := baseURL(cfg, addr)
+	fmt.Fprintf(out, "\nRollin dev is running.\n\n  API:        %s/api/v1  (health: /healthz, /readyz)\n", base)
 	fmt.Fprintf(out, "  Temporal:   %s, namespace %s, task queue %s\n", temporalAddr, cfg.Temporal.Namespace, cfg.Temporal.TaskQueue)
 	fmt.Fprintf(out, "  Systems:    provider %s, state %s, municipality %s\n", cfg.Systems.ProviderURL, cfg.Systems.StateURL, cfg.Systems.MunicipalityURL)
 	if ap := cfg.Simulators.Autopilot; autopilot {
@@ -151,10 +152,14 @@ func printBanner(cmd *cobra.Command, addr, temporalAddr string, cfg config.Confi
 		if t.ARS != "" {
 			scope = " for ARS " + t.ARS
 		}
-		fmt.Fprintf(out, "  %-13s %-14s %s%s\n", t.Role, t.Name, t.Token, scope)
+		token := t.Token
+		if token == "" {
+			token = "(configured as token_sha256)"
+		}
+		fmt.Fprintf(out, "  %-13s %-14s %s%s\n", t.Role, t.Name, token, scope)
 	}
-	if len(tokens) > 0 {
-		fmt.Fprintf(out, "\nTry:\n  curl -H 'Authorization: Bearer %s' http://%s/api/v1/services\n", tokens[0].Token, addr)
+	if len(tokens) > 0 && tokens[0].Token != "" {
+		fmt.Fprintf(out, "\nTry:\n  curl -H 'Authorization: Bearer %s' %s/api/v1/services\n", tokens[0].Token, base)
 		fmt.Fprintf(out, "  ROLLIN_TOKEN=%s rollin start --service 99107023037000 --ars %s\n\n", tokens[0].Token, devMunicipality)
 	}
 }

@@ -58,7 +58,7 @@ func workerCommand() *cobra.Command {
 				return err
 			}
 			log.Info("worker running", zap.String("identity", cfg.Temporal.Identity()),
-				zap.String("task_queue", cfg.Temporal.TaskQueue), zap.String("health", "http://"+addr+"/readyz"))
+				zap.String("task_queue", cfg.Temporal.TaskQueue), zap.String("health", baseURL(cfg, addr)+"/readyz"))
 			<-ctx.Done()
 			// Not ready first, then let running activities finish (up to
 			// temporal.worker_stop_timeout); what does not finish is retried elsewhere.
@@ -101,7 +101,7 @@ func serveCommand() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			fmt.Fprintf(cmd.OutOrStdout(), "Rollin API on http://%s/api/v1\n", addr)
+			fmt.Fprintf(cmd.OutOrStdout(), "Rollin API on %s/api/v1\n", baseURL(cfg, addr))
 			<-ctx.Done()
 			a.Drain()
 			log.Info("draining: /readyz answers 503", zap.Duration("shutdown_delay", cfg.HTTP.ShutdownDelay))

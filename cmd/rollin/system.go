@@ -142,6 +142,14 @@ func readiness(st *store.Store, c client.Client) func(context.Context) error {
 	}
 }
 
+// baseURL is how clients reach the HTTP server at addr: https when it serves TLS itself.
+func baseURL(cfg config.Config, addr string) string {
+	if cfg.HTTP.TLSCertFile != "" {
+		return "https://" + addr
+	}
+	return "http://" + addr
+}
+
 // shutdownHTTP keeps serving for delay (readiness already off, so probes and load
 // balancers notice), then stops accepting connections and lets requests in flight finish
 // within http.shutdown_timeout.

@@ -21,7 +21,10 @@ type Server struct {
 	Sim *Sim
 
 	srv       *http.Server
-	served    chan struct{}
+	addr      string
+	mu        sync.Mutex
+	ln        net.Listener // nil while Down
+	serving   sync.WaitGroup
 	closeOnce sync.Once
 	closeErr  error
 }
@@ -41,16 +44,57 @@ func Start(kind Kind, cfg Config, addr string) (*Server, error) {
 	}
 	sim := New(kind, cfg)
 	s := &Server{
-		URL:    "http://" + ln.Addr().String(),
-		Sim:    sim,
-		srv:    &http.Server{Handler: sim, ReadHeaderTimeout: 10 * time.Second},
-		served: make(chan struct{}),
+		URL:  "http://" + ln.Addr().String(),
+		Sim:  sim,
+		srv:  &http.Server{Handler: sim, ReadHeaderTimeout: 10 * time.Second},
+		addr: ln.Addr().String(),
 	}
-	go func() {
-		defer close(s.served)
-		_ = s.srv.Serve(ln) // returns http.ErrServerClosed after Close
-	}()
+	s.serve(ln)
 	return s, nil
+}
+
+func (s *Server) serve(ln net.Listener) {
+	s.ln = ln
+	s.serving.Add(1)
+	go func() {
+		defer s.serving.Done()
+		_ = s.srv.Serve(ln) // returns when ln is closed (Down) or the server is (Close)
+	}()
+}
+
+// Down makes the system unreachable, as a crashed or unplugged one is: it stops accepting
+// connections, so clients get "connection refused", and drops idle keep-alive
+// connections; requests already in flight finish. The simulator keeps its state
+// (idempotency keys, counters), as a real system that comes back keeps its database.
+func (s *Server) Down() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.ln == nil {
+		return nil
+	}
+	s.srv.SetKeepAlivesEnabled(false) // also closes the idle connections
+	err := s.ln.Close()
+	s.ln = nil
+	if err != nil {
+		return fmt.Errorf("take %s simulator down: %w", s.Sim.kind, err)
+	}
+	return nil
+}
+
+// Up accepts connections again on the same address after Down.
+func (s *Server) Up() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.ln != nil {
+		return nil
+	}
+	ln, err := net.Listen("tcp", s.addr)
+	if err != nil {
+		return fmt.Errorf("bring %s simulator up on %s: %w", s.Sim.kind, s.addr, err)
+	}
+	s.srv.SetKeepAlivesEnabled(true)
+	s.serve(ln)
+	return nil
 }
 
 // Close stops the server: requests waiting out the simulated latency fail at once,
@@ -67,7 +111,7 @@ func (s *Server) Close() error {
 				s.closeErr = fmt.Errorf("close %s simulator: %w", s.Sim.kind, err)
 			}
 		}
-		<-s.served
+		s.serving.Wait()
 	})
 	return s.closeErr
 }

@@ -54,6 +54,11 @@ type Config struct {
 	// as a real backend that does not notice would: only the idempotency key saves the
 	// retry from applying the effect again.
 	Latency time.Duration
+	// SlowRate is the share of requests (0..1, drawn like ErrorRate) that take SlowLatency
+	// instead of Latency: a system that is slow now and then. With SlowLatency above the
+	// client's timeout those requests time out at the client and are still processed here.
+	SlowRate    float64
+	SlowLatency time.Duration
 	// ErrorRate is the share of requests (0..1) answered 503 before any effect, drawn
 	// from a PRNG seeded with Seed, so a sequential test sees the same failures each run.
 	ErrorRate float64
@@ -158,7 +163,7 @@ func New(kind Kind, cfg Config) *Sim {
 		cfg:          cfg,
 		mux:          http.NewServeMux(),
 		quit:         make(chan struct{}),
-		rng:          rand.New(rand.NewPCG(uint64(cfg.Seed), 0x5eed)),
+		rng:          rand.New(rand.NewPCG(uint64(cfg.Seed), 0x5eed)), // #nosec G115 G404 -- reproducible from Seed (crypto/rand cannot be), guards nothing; uint64 reinterprets the seed's bits
 		rejections:   map[string]systems.Problem{},
 		idem:         map[string]stored{},
 		keys:         map[string]struct{}{},
@@ -322,9 +327,13 @@ func (s *Sim) route(pattern string, mutating bool, h handler) {
 		if mutating && key != "" {
 			s.keys[key] = struct{}{}
 		}
+		latency := s.cfg.Latency
+		if s.cfg.SlowRate > 0 && s.rng.Float64() < s.cfg.SlowRate {
+			latency = s.cfg.SlowLatency
+		}
 		s.mu.Unlock()
 
-		if !s.wait() {
+		if !s.wait(latency) {
 			problemResponse(problemReply(http.StatusServiceUnavailable, "shutting-down",
 				"Service Unavailable", "the simulator is shutting down")).write(w, false)
 			return
@@ -334,13 +343,13 @@ func (s *Sim) route(pattern string, mutating bool, h handler) {
 	})
 }
 
-// wait sleeps the configured latency; it reports false if the simulator stopped meanwhile.
+// wait sleeps the request's latency; it reports false if the simulator stopped meanwhile.
 // It deliberately ignores the request's context: see Config.Latency.
-func (s *Sim) wait() bool {
-	if s.cfg.Latency <= 0 {
+func (s *Sim) wait(latency time.Duration) bool {
+	if latency <= 0 {
 		return true
 	}
-	t := time.NewTimer(s.cfg.Latency)
+	t := time.NewTimer(latency)
 	defer t.Stop()
 	select {
 	case <-t.C:
