@@ -113,7 +113,7 @@ func TestChaosWorkerKilledRepeatedly(t *testing.T) {
 // TestSimulatorFaultBecomesIncidentThenRetry.)
 func TestChaosSystemDown(t *testing.T) {
 	t.Parallel()
-	outage := envDuration(t, "ROLLIN_CHAOS_OUTAGE", 20*time.Second)
+	outage := envDuration(t, "ROLLIN_CHAOS_OUTAGE", 40*time.Second) // longer than one StartToClose timeout (30 s)
 	opts := fastOptions
 	// The deadline (attempts × backoff) is about three times the outage.
 	opts.RetryInitial, opts.RetryMax, opts.CallAttempts = 100*time.Millisecond, max(time.Second, outage/20), 60

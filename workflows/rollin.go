@@ -583,10 +583,27 @@ func (r *rollIn) execute(ctx workflow.Context, def StepDef, activity string, arg
 	if r.localCalls && !def.Durable {
 		ctx = workflow.WithLocalActivityOptions(ctx, workflow.LocalActivityOptions{
 			StartToCloseTimeout: opts.StartToCloseTimeout, RetryPolicy: opts.RetryPolicy,
+			// Without it the SDK ends a local activity's retries after one StartToClose
+			// timeout (30 s), however many attempts the policy allows: an outage of a
+			// minute would become an incident long before process.call_attempts are spent.
+			ScheduleToCloseTimeout: retryBudget(opts),
 		})
 		return workflow.ExecuteLocalActivity(ctx, activity, arg)
 	}
 	return workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, opts), activity, arg)
+}
+
+// retryBudget is how long a call may take with every try the policy allows: each try up to
+// its StartToClose timeout, and the backoff between them.
+func retryBudget(opts workflow.ActivityOptions) time.Duration {
+	p := opts.RetryPolicy
+	budget := time.Duration(p.MaximumAttempts) * opts.StartToCloseTimeout
+	wait := p.InitialInterval
+	for range p.MaximumAttempts - 1 {
+		budget += wait
+		wait = min(time.Duration(float64(wait)*p.BackoffCoefficient), p.MaximumInterval)
+	}
+	return budget
 }
 
 func (r *rollIn) activityOptions(def StepDef) workflow.ActivityOptions {
