@@ -10,7 +10,6 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/rollin-efa/rollin/catalog"
-	"github.com/rollin-efa/rollin/cli"
 	"github.com/rollin-efa/rollin/config"
 	"github.com/rollin-efa/rollin/devsim"
 	"github.com/rollin-efa/rollin/devtemporal"
@@ -19,22 +18,12 @@ import (
 )
 
 func devCommand() *cobra.Command {
-	cmd := &cobra.Command{
-		Use:   "dev",
-		Short: "Run the whole system in one process: Temporal (SQLite under data_dir), worker, simulators, API",
-		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			cfg, log, err := cli.LoadConfig(cmd)
-			if err != nil {
-				return err
-			}
-			defer func() { _ = log.Sync() }()
+	cmd := processCommand("dev", "Run the whole system in one process: Temporal (SQLite under data_dir), worker, simulators, API",
+		func(cmd *cobra.Command, cfg config.Config, log *zap.Logger) error {
 			ctx, stop := signalContext()
 			defer stop()
 			return runDev(ctx, cfg, log, cmd)
-		},
-	}
-	config.AddFlags(cmd.Flags())
+		})
 	config.AddDevFlags(cmd.Flags())
 	return cmd
 }
@@ -152,11 +141,11 @@ func printBanner(cmd *cobra.Command, addr, temporalAddr string, cfg config.Confi
 		if t.ARS != "" {
 			scope = " for ARS " + t.ARS
 		}
-		token := t.Token
-		if token == "" {
-			token = "(configured as token_sha256)"
+		shown := t.Token
+		if shown == "" {
+			shown = "(configured as token_sha256)"
 		}
-		fmt.Fprintf(out, "  %-13s %-14s %s%s\n", t.Role, t.Name, token, scope)
+		fmt.Fprintf(out, "  %-13s %-14s %s%s\n", t.Role, t.Name, shown, scope)
 	}
 	if len(tokens) > 0 && tokens[0].Token != "" {
 		fmt.Fprintf(out, "\nTry:\n  curl -H 'Authorization: Bearer %s' %s/api/v1/services\n", tokens[0].Token, base)

@@ -19,16 +19,11 @@ import (
 // workerCommand runs only the Temporal worker, against an existing Temporal frontend. It
 // serves /healthz and /readyz on http.addr for probes.
 func workerCommand() *cobra.Command {
-	cmd := &cobra.Command{
-		Use:   "worker",
-		Short: "Run a worker (workflows and activities) against temporal.address",
-		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			cfg, log, err := loadClusterConfig(cmd, "rollin worker")
-			if err != nil {
+	return processCommand("worker", "Run a worker (workflows and activities) against temporal.address",
+		func(cmd *cobra.Command, cfg config.Config, log *zap.Logger) error {
+			if err := requireTemporalAddress(cfg, "rollin worker"); err != nil {
 				return err
 			}
-			defer func() { _ = log.Sync() }()
 			for _, sys := range []struct{ key, url string }{
 				{"systems.provider_url", cfg.Systems.ProviderURL},
 				{"systems.state_url", cfg.Systems.StateURL},
@@ -67,24 +62,16 @@ func workerCommand() *cobra.Command {
 			w.Stop()
 			log.Info("worker stopped")
 			return shutdownHTTP(cfg, srv, 0)
-		},
-	}
-	config.AddFlags(cmd.Flags())
-	return cmd
+		})
 }
 
 // serveCommand runs only the HTTP API.
 func serveCommand() *cobra.Command {
-	cmd := &cobra.Command{
-		Use:   "serve",
-		Short: "Serve the HTTP API against temporal.address and database.url",
-		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			cfg, log, err := loadClusterConfig(cmd, "rollin serve")
-			if err != nil {
+	return processCommand("serve", "Serve the HTTP API against temporal.address and database.url",
+		func(cmd *cobra.Command, cfg config.Config, log *zap.Logger) error {
+			if err := requireTemporalAddress(cfg, "rollin serve"); err != nil {
 				return err
 			}
-			defer func() { _ = log.Sync() }()
 			if len(cfg.Auth.Tokens) == 0 {
 				return &config.KeyError{Key: "auth.tokens", Msg: "required for rollin serve: nobody could sign in"}
 			}
@@ -106,26 +93,15 @@ func serveCommand() *cobra.Command {
 			a.Drain()
 			log.Info("draining: /readyz answers 503", zap.Duration("shutdown_delay", cfg.HTTP.ShutdownDelay))
 			return shutdownHTTP(cfg, srv, cfg.HTTP.ShutdownDelay)
-		},
-	}
-	config.AddFlags(cmd.Flags())
-	return cmd
+		})
 }
 
 // temporalCommand runs the embedded Temporal server alone, so that workers and API servers
 // in other processes can be tried on one machine without a Temporal installation. It is
 // the server of `rollin dev`: not for production.
 func temporalCommand() *cobra.Command {
-	cmd := &cobra.Command{
-		Use:   "temporal",
-		Short: "Run only the embedded Temporal server of rollin dev (SQLite under data_dir, or temporal.embedded_database_url)",
-		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			cfg, log, err := cli.LoadConfig(cmd)
-			if err != nil {
-				return err
-			}
-			defer func() { _ = log.Sync() }()
+	return processCommand("temporal", "Run only the embedded Temporal server of rollin dev (SQLite under data_dir, or temporal.embedded_database_url)",
+		func(cmd *cobra.Command, cfg config.Config, log *zap.Logger) error {
 			ctx, stop := signalContext()
 			defer stop()
 			dbDir, err := filepath.Abs(cfg.DataDir)
@@ -142,26 +118,15 @@ func temporalCommand() *cobra.Command {
 			fmt.Fprintf(cmd.OutOrStdout(), "Temporal on %s, namespace %s (set temporal.address to it)\n", srv.Address(), cfg.Temporal.Namespace)
 			<-ctx.Done()
 			return srv.Stop()
-		},
-	}
-	config.AddFlags(cmd.Flags())
-	return cmd
+		})
 }
 
 // simulatorsCommand serves the three simulated systems for workers in other processes,
 // and with --autopilot plays every human step through the starter, for which it needs
 // temporal.address and database.url like rollin serve.
 func simulatorsCommand() *cobra.Command {
-	cmd := &cobra.Command{
-		Use:   "simulators",
-		Short: "Serve the provider, state and municipality simulators (at simulators.*_addr), optionally on autopilot",
-		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			cfg, log, err := cli.LoadConfig(cmd)
-			if err != nil {
-				return err
-			}
-			defer func() { _ = log.Sync() }()
+	cmd := processCommand("simulators", "Serve the provider, state and municipality simulators (at simulators.*_addr), optionally on autopilot",
+		func(cmd *cobra.Command, cfg config.Config, log *zap.Logger) error {
 			ctx, stop := signalContext()
 			defer stop()
 			// Serve all three here: systems.*_url are for the workers, not for this process.
@@ -195,9 +160,7 @@ func simulatorsCommand() *cobra.Command {
 				cfg.Systems.ProviderURL, cfg.Systems.StateURL, cfg.Systems.MunicipalityURL)
 			<-ctx.Done()
 			return nil
-		},
-	}
-	config.AddFlags(cmd.Flags())
+		})
 	config.AddDevFlags(cmd.Flags())
 	return cmd
 }
@@ -206,16 +169,8 @@ func simulatorsCommand() *cobra.Command {
 // version's processes start (they migrate on start too, but one process doing it before
 // the others keeps a rolling upgrade from racing on it).
 func migrateCommand() *cobra.Command {
-	cmd := &cobra.Command{
-		Use:   "migrate",
-		Short: "Create the database if needed and apply the schema migrations, then exit",
-		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			cfg, log, err := cli.LoadConfig(cmd)
-			if err != nil {
-				return err
-			}
-			defer func() { _ = log.Sync() }()
+	return processCommand("migrate", "Create the database if needed and apply the schema migrations, then exit",
+		func(cmd *cobra.Command, cfg config.Config, log *zap.Logger) error {
 			st, err := store.Open(cmd.Context(), cfg.Database.URL, log.Named("store"))
 			if err != nil {
 				return err
@@ -223,21 +178,33 @@ func migrateCommand() *cobra.Command {
 			st.Close()
 			fmt.Fprintln(cmd.OutOrStdout(), "database schema is up to date")
 			return nil
+		})
+}
+
+// processCommand is a command of a Rollin process: it takes no arguments, the
+// configuration flags of config.AddFlags, and runs with the configuration (defaults, file,
+// environment, flags) and its logger loaded, syncing the logger when run returns.
+func processCommand(use, short string, run func(cmd *cobra.Command, cfg config.Config, log *zap.Logger) error) *cobra.Command {
+	cmd := &cobra.Command{
+		Use: use, Short: short, Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg, log, err := cli.LoadConfig(cmd)
+			if err != nil {
+				return err
+			}
+			defer func() { _ = log.Sync() }()
+			return run(cmd, cfg, log)
 		},
 	}
 	config.AddFlags(cmd.Flags())
 	return cmd
 }
 
-// loadClusterConfig loads the configuration of a process that joins an existing Temporal
-// cluster, which therefore needs temporal.address.
-func loadClusterConfig(cmd *cobra.Command, what string) (config.Config, *zap.Logger, error) {
-	cfg, log, err := cli.LoadConfig(cmd)
-	if err != nil {
-		return config.Config{}, nil, err
-	}
+// requireTemporalAddress refuses to start a process that joins an existing Temporal
+// cluster without temporal.address.
+func requireTemporalAddress(cfg config.Config, what string) error {
 	if cfg.Temporal.Address == "" {
-		return config.Config{}, nil, &config.KeyError{Key: "temporal.address", Msg: "required for " + what + " (only rollin dev embeds a server)"}
+		return &config.KeyError{Key: "temporal.address", Msg: "required for " + what + " (only rollin dev embeds a server)"}
 	}
-	return cfg, log, nil
+	return nil
 }
