@@ -123,6 +123,9 @@ type Sim struct {
 	rng        *rand.Rand
 	faults     []*Fault
 	rejections map[string]systems.Problem
+	// shapeFault, if set, adapts an injected fault's answer to what the real API sends
+	// for that status and path (see the state simulator's routingFault).
+	shapeFault func(r *http.Request, f *Fault, resp response) response
 	idem       map[string]stored
 	keys       map[string]struct{}
 	requests   map[string]int
@@ -186,6 +189,7 @@ func New(kind Kind, cfg Config) *Sim {
 		s.mux.HandleFunc("DELETE /_sim/rejections", s.deleteRejections)
 	case State:
 		s.idNS = 2
+		s.shapeFault = routingFault
 		s.route("POST /pvog/v1/links", true, s.createLink)
 		s.route("POST /pvog/v1/links/{id}/activate", true, s.activateLink)
 		s.route("GET /routes", false, s.getRoutes)
@@ -364,7 +368,7 @@ func (s *Sim) process(r *http.Request, mutating bool, key string, body []byte, r
 	defer s.mu.Unlock()
 
 	if f := s.takeFault(r, false); f != nil {
-		return faultResponse(f), false
+		return s.faultResponse(r, f), false
 	}
 	if s.cfg.ErrorRate > 0 && s.rng.Float64() < s.cfg.ErrorRate {
 		return problemResponse(problemReply(http.StatusServiceUnavailable, "unavailable",
@@ -402,7 +406,7 @@ func (s *Sim) process(r *http.Request, mutating bool, key string, body []byte, r
 	}
 	if resp.ok() {
 		if f := s.takeFault(r, true); f != nil {
-			return faultResponse(f), false
+			return s.faultResponse(r, f), false
 		}
 	}
 	return resp, replayed
@@ -428,10 +432,13 @@ func (s *Sim) takeFault(r *http.Request, afterApply bool) *Fault {
 	return nil
 }
 
-func faultResponse(f *Fault) response {
+func (s *Sim) faultResponse(r *http.Request, f *Fault) response {
 	resp := problemResponse(problemReply(f.Status, "injected-fault", http.StatusText(f.Status),
 		"fault injected by the simulator"))
 	resp.header = f.Headers
+	if s.shapeFault != nil {
+		resp = s.shapeFault(r, f, resp)
+	}
 	return resp
 }
 

@@ -71,10 +71,15 @@ type created struct {
 
 // Query parameter patterns of the Routing API's OpenAPI document.
 var (
-	leikaParam = regexp.MustCompile(`^99\d{12}$`)
-	arsParam   = regexp.MustCompile(`^(\d{2}|\d{3}|\d{5}|\d{9}|\d{12})$`)
-	agsParam   = regexp.MustCompile(`^(\d{2}|\d{3}|\d{5}|\d{8})$`)
+	leikaParam  = regexp.MustCompile(`^99\d{12}$`)
+	arsParam    = regexp.MustCompile(`^(\d{2}|\d{3}|\d{5}|\d{9}|\d{12})$`)
+	agsParam    = regexp.MustCompile(`^(\d{2}|\d{3}|\d{5}|\d{8})$`)
+	areaIDParam = regexp.MustCompile(`^\d+$`) // the document's ^\d{1,} is unanchored at the end; an ID is digits
 )
+
+// uuidPattern is the Routing API's format for destinationId: a route the simulator
+// serves must validate against the published document, so a link carries a UUID.
+var uuidPattern = regexp.MustCompile(`^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$`)
 
 func (s *Sim) createLink(_ *http.Request, body []byte) reply {
 	var in linkIn
@@ -89,6 +94,9 @@ func (s *Sim) createLink(_ *http.Request, body []byte) reply {
 	)
 	if msg == "" && in.Transport == "fit-connect" {
 		msg = required("destinationId", in.DestinationID)
+	}
+	if msg == "" && in.DestinationID != "" && !uuidPattern.MatchString(in.DestinationID) {
+		msg = "destinationId: want a UUID, got " + quote(in.DestinationID)
 	}
 	if msg != "" {
 		return invalid(msg)
@@ -159,6 +167,11 @@ func (s *Sim) getRoutes(r *http.Request, _ []byte) reply {
 	bad := func(detail string) reply {
 		return problemReply(http.StatusBadRequest, "invalid-parameter", "Bad Request", detail)
 	}
+	for _, name := range []string{"leikaKey", "ars", "ags", "areaId", "offset", "limit"} {
+		if len(q[name]) > 1 {
+			return bad(name + ": given more than once")
+		}
+	}
 	if !leikaParam.MatchString(leika) {
 		return bad("leikaKey: want 14 digits starting with 99, got " + quote(leika))
 	}
@@ -175,6 +188,8 @@ func (s *Sim) getRoutes(r *http.Request, _ []byte) reply {
 		return bad("ars: want 2, 3, 5, 9 or 12 digits, got " + quote(ars))
 	case ags != "" && !agsParam.MatchString(ags):
 		return bad("ags: want 2, 3, 5 or 8 digits, got " + quote(ags))
+	case areaID != "" && !areaIDParam.MatchString(areaID):
+		return bad("areaId: want digits, got " + quote(areaID))
 	}
 	offset, limit := 0, 100
 	if v := q.Get("offset"); v != "" {
@@ -250,4 +265,15 @@ func (s *Sim) configurePayment(_ *http.Request, body []byte) reply {
 	}
 	s.effect("configure-payment", in.ARS+"/"+in.ServiceKey)
 	return reply{status: http.StatusCreated, body: created{ID: s.newID()}}
+}
+
+// routingFault gives an injected 429 on the Routing API the media type FITKO's document
+// prescribes for it (application/json, an object) instead of problem+json; the body
+// stays the problem object, which is an object, and the fault's headers carry the
+// RateLimit fields.
+func routingFault(r *http.Request, f *Fault, resp response) response {
+	if f.Status == http.StatusTooManyRequests && r.URL.Path == "/routes" {
+		resp.contentType = "application/json"
+	}
+	return resp
 }

@@ -2,7 +2,9 @@ package state_test
 
 import (
 	"net/http"
+	"net/http/httptest"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -97,9 +99,14 @@ func TestRoutesErrors(t *testing.T) {
 	e := requireSystemError(t, err, 400, false)
 	require.Contains(t, e.Problem.Detail, "leikaKey")
 
-	_, err = c.Routes(t.Context(), service, "")
+	_, err = c.Routes(t.Context(), service, "0551")
 	e = requireSystemError(t, err, 400, false)
 	require.Contains(t, e.Problem.Detail, "ars")
+
+	// The area rule the OpenAPI document states only in prose is the client's to keep.
+	_, err = c.Routes(t.Context(), service, "")
+	requireSystemError(t, err, 0, false)
+	require.ErrorContains(t, err, "exactly one of ars, ags, areaId")
 
 	// FIT-Connect's Routing API throttles with 429 and RateLimit headers.
 	srv.Sim.AddFault(simulator.Fault{Method: http.MethodGet, PathPrefix: "/routes", Status: 429, Times: 1,
@@ -217,4 +224,40 @@ func TestTimeoutIsRetryable(t *testing.T) {
 	c, _ := setup(t, simulator.Config{Latency: 200 * time.Millisecond}, &http.Client{Timeout: 30 * time.Millisecond})
 	_, err := c.Routes(t.Context(), service, ars)
 	requireSystemError(t, err, 0, true)
+}
+
+// TestAllRoutesLaterPageFails checks that a failure on a later page keeps its
+// classification (a 503 stays retryable), names the page, and returns no partial list
+// that could pass for a complete one.
+func TestAllRoutesLaterPageFails(t *testing.T) {
+	t.Parallel()
+	const firstPage = `{"count":2,"offset":0,"totalCount":3,"routes":[` +
+		`{"destinationId":"00000003-0000-4000-8000-000000000001","destinationSignature":"a.b.c"},` +
+		`{"destinationId":"00000003-0000-4000-8000-000000000002","destinationSignature":"a.b.c"}]}`
+	var (
+		mu      sync.Mutex
+		offsets []string
+	)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		offsets = append(offsets, r.URL.Query().Get("offset"))
+		mu.Unlock()
+		if r.URL.Query().Get("offset") == "" {
+			w.Header().Set("Content-Type", "application/json")
+			_, _ = w.Write([]byte(firstPage))
+			return
+		}
+		w.WriteHeader(http.StatusServiceUnavailable)
+	}))
+	t.Cleanup(srv.Close)
+	c, err := state.New(srv.URL, nil)
+	require.NoError(t, err)
+
+	l, err := c.AllRoutes(t.Context(), state.RouteQuery{LeikaKey: service, ARS: ars, Limit: 2})
+	requireSystemError(t, err, http.StatusServiceUnavailable, true)
+	require.ErrorContains(t, err, "page of routes at offset 2")
+	require.Zero(t, l.Count)
+	mu.Lock()
+	defer mu.Unlock()
+	require.Equal(t, []string{"", "2"}, offsets)
 }
