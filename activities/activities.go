@@ -14,9 +14,11 @@ import (
 	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/worker"
+	"go.uber.org/zap"
 
 	"github.com/rollin-efa/rollin/config"
 	"github.com/rollin-efa/rollin/domain"
+	"github.com/rollin-efa/rollin/observability"
 	"github.com/rollin-efa/rollin/store"
 	"github.com/rollin-efa/rollin/systems"
 	"github.com/rollin-efa/rollin/systems/municipality"
@@ -36,26 +38,36 @@ type Activities struct {
 	TestPoll time.Duration
 	// Identity is the worker's identity, stamped on the audit events it writes.
 	Identity string
+	// Metrics receives step durations and incidents (nil: none are recorded).
+	Metrics *observability.Metrics
+	// Log receives failed calls and incidents with the run's fields (nil: no logs).
+	Log *zap.Logger
 }
 
 // New wires the activities to the store and to the three systems at the configured
 // URLs, so that every process that runs a worker (rollin dev, rollin worker, the
-// benchmarks) builds them alike. A bad URL is a *config.KeyError naming its key.
-func New(cfg config.Config, st *store.Store) (*Activities, error) {
-	hc := &http.Client{Timeout: cfg.Systems.Timeout}
-	p, err := provider.New(cfg.Systems.ProviderURL, hc)
-	if err != nil {
+// benchmarks) builds them alike. A bad URL is a *config.KeyError naming its key. With
+// WithMetrics, each system's client gets its own metered transport, so the external-call
+// metrics tell the systems apart.
+func New(cfg config.Config, st *store.Store, opts ...Option) (*Activities, error) {
+	a := &Activities{Store: st, TestPoll: cfg.Process.TestPoll, Identity: cfg.Temporal.Identity()}
+	for _, o := range opts {
+		o(a)
+	}
+	hc := func(system string) *http.Client {
+		return &http.Client{Timeout: cfg.Systems.Timeout, Transport: a.Metrics.Transport(system, nil)}
+	}
+	var err error
+	if a.Provider, err = provider.New(cfg.Systems.ProviderURL, hc(observability.SystemProvider)); err != nil {
 		return nil, &config.KeyError{Key: "systems.provider_url", Msg: err.Error()}
 	}
-	s, err := state.New(cfg.Systems.StateURL, hc)
-	if err != nil {
+	if a.State, err = state.New(cfg.Systems.StateURL, hc(observability.SystemState)); err != nil {
 		return nil, &config.KeyError{Key: "systems.state_url", Msg: err.Error()}
 	}
-	m, err := municipality.New(cfg.Systems.MunicipalityURL, hc)
-	if err != nil {
+	if a.Municipality, err = municipality.New(cfg.Systems.MunicipalityURL, hc(observability.SystemMunicipality)); err != nil {
 		return nil, &config.KeyError{Key: "systems.municipality_url", Msg: err.Error()}
 	}
-	return &Activities{Store: st, Provider: p, State: s, Municipality: m, TestPoll: cfg.Process.TestPoll, Identity: cfg.Temporal.Identity()}, nil
+	return a, nil
 }
 
 // Register registers every activity under the name the workflow calls it by.
@@ -78,6 +90,9 @@ func (a *Activities) Register(r worker.ActivityRegistry) {
 		workflows.ActivityApplyCampaign:      a.ApplyCampaign,
 		workflows.ActivityAddCampaignRuns:    a.AddCampaignRuns,
 	} {
+		if call, ok := fn.(func(context.Context, workflows.CallInput) (workflows.CallResult, error)); ok {
+			fn = a.logged(call)
+		}
 		r.RegisterActivityWithOptions(fn, activity.RegisterOptions{Name: name})
 	}
 }
@@ -102,6 +117,7 @@ func (a *Activities) PersistRun(ctx context.Context, snap domain.RunSnapshot) er
 	for i := range snap.Events {
 		snap.Events[i].Worker = a.Identity
 	}
+	a.observeSnapshot(ctx, snap)
 	if err := a.Store.ApplySnapshot(ctx, snap); err != nil {
 		return fmt.Errorf("persist %s seq %d: %w", snap.Status.ID, snap.Status.Seq, err)
 	}

@@ -37,6 +37,7 @@ type Config struct {
 	Systems    Systems    `mapstructure:"systems"`
 	Simulators Simulators `mapstructure:"simulators"`
 	Log        Log        `mapstructure:"log"`
+	Tracing    Tracing    `mapstructure:"tracing"`
 }
 
 // HTTP configures the HTTP server of `rollin serve` and `rollin dev` (the API) and of
@@ -191,6 +192,14 @@ type Log struct {
 	Level string `mapstructure:"level"`
 }
 
+// Tracing configures OpenTelemetry tracing of workflows and activities. It is off unless
+// an OTLP endpoint is set, so that an installation without a collector pays nothing.
+type Tracing struct {
+	// OTLPEndpoint is the OTLP/HTTP URL of the collector, e.g. http://otel-collector:4318;
+	// empty turns tracing off.
+	OTLPEndpoint string `mapstructure:"otlp_endpoint"`
+}
+
 // defaults are the built-in values: a single-machine development set-up.
 var defaults = map[string]any{
 	"http.addr":                              "127.0.0.1:8080",
@@ -238,6 +247,7 @@ var defaults = map[string]any{
 	"simulators.autopilot.delay":             2 * time.Second,
 	"simulators.autopilot.test_failure_rate": 0.0,
 	"log.level":                              "info",
+	"tracing.otlp_endpoint":                  "",
 }
 
 // Keys returns every configuration key, sorted, as written in the YAML file (dotted) —
@@ -432,6 +442,11 @@ func (c Config) Validate() error {
 	case "debug", "info", "warn", "error":
 	default:
 		return &KeyError{"log.level", fmt.Sprintf("%q is not debug, info, warn or error", c.Log.Level)}
+	}
+	if e := c.Tracing.OTLPEndpoint; e != "" {
+		if u, err := url.Parse(e); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return &KeyError{"tracing.otlp_endpoint", fmt.Sprintf("%q is not an http:// or https:// URL", e)}
+		}
 	}
 	return nil
 }

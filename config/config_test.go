@@ -105,6 +105,8 @@ func TestBadValuesNameTheKey(t *testing.T) {
 		"error rate":          {"simulators: {error_rate: 1.5}", "simulators.error_rate"},
 		"bad duration":        {"process: {retry_max: soon}", "process.retry_max"},
 		"log level":           {"log: {level: loud}", "log.level"},
+		"otlp not a URL":      {"tracing: {otlp_endpoint: 'collector:4318'}", "tracing.otlp_endpoint"},
+		"otlp no host":        {"tracing: {otlp_endpoint: 'http://'}", "tracing.otlp_endpoint"},
 		"test poll too long":  {"process: {test_poll: 45s}", "process.test_poll"},
 		"autopilot failures":  {"simulators: {autopilot: {test_failure_rate: 2}}", "simulators.autopilot.test_failure_rate"},
 		"unquoted ARS":        {`auth: {tokens: [{name: a, role: municipality, token: "0123456789abcdef", ars: 055150000000}]}`, "auth.tokens[0].ars"},

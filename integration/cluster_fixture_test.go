@@ -35,6 +35,8 @@ type cluster struct {
 	serve   *process
 	sims    *process
 	workers map[string]*process
+	// workerAddr is each worker's health (and metrics) address, by identity.
+	workerAddr map[string]string
 	// procs are all processes started, the killed ones included, for the log scan.
 	procs []*process
 }
@@ -126,7 +128,12 @@ func (c *cluster) env(extra ...string) []string {
 
 // startWorker starts a `rollin worker` with identity id (replacing a dead one of that id).
 func (c *cluster) startWorker(id string) {
-	c.workers[id] = c.start("rollin worker "+id, c.env("ROLLIN_TEMPORAL_WORKER_IDENTITY="+id), "worker running", c.args("worker")...)
+	if c.workerAddr == nil {
+		c.workerAddr = map[string]string{}
+	}
+	c.workerAddr[id] = fmt.Sprintf("127.0.0.1:%d", freeTCPPort(c.t))
+	c.workers[id] = c.start("rollin worker "+id, c.env("ROLLIN_HTTP_ADDR="+c.workerAddr[id], "ROLLIN_TEMPORAL_WORKER_IDENTITY="+id),
+		"worker running", c.args("worker")...)
 }
 
 func (c *cluster) start(name string, env []string, readyLine string, args ...string) *process {

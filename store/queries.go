@@ -348,3 +348,7 @@ const lookupRunRowSQL = `SELECT state, stage, seq FROM runs WHERE id = $1`
 
 // analyzeRunsSQL refreshes the planner's statistics after a bulk fill.
 const analyzeRunsSQL = `ANALYZE runs`
+
+// countRunsByStateSQL counts all roll-ins by state (an index-only scan of runs_state_id),
+// for the rollin_runs gauge.
+const countRunsByStateSQL = `SELECT state, count(*) FROM runs GROUP BY state`

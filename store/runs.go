@@ -248,3 +248,25 @@ func deref(s *string) string {
 	}
 	return *s
 }
+
+// CountRunsByState counts every roll-in in the read model by state, across
+// organisations: what the rollin_runs metric shows at each scrape.
+func (s *Store) CountRunsByState(ctx context.Context) (map[string]int64, error) {
+	rows, err := s.pool.Query(ctx, countRunsByStateSQL)
+	if err != nil {
+		return nil, fmt.Errorf("store: count runs by state: %w", err)
+	}
+	counts := map[string]int64{}
+	var (
+		state string
+		n     int64
+	)
+	_, err = pgx.ForEachRow(rows, []any{&state, &n}, func() error {
+		counts[state] = n
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("store: count runs by state: %w", err)
+	}
+	return counts, nil
+}

@@ -61,13 +61,18 @@ func runDev(ctx context.Context, cfg config.Config, log *zap.Logger, cmd *cobra.
 		defer func() { _ = srv.Stop() }()
 		address = srv.Address()
 	}
-	c, err := dialTemporal(cfg, address, log)
+	tel, err := startTelemetry(ctx, cfg, "dev")
+	if err != nil {
+		return err
+	}
+	defer tel.stop(log)
+	c, err := dialTemporal(cfg, address, log, tel)
 	if err != nil {
 		return err
 	}
 	defer c.Close()
 
-	w, err := startWorker(cfg, c, st)
+	w, err := startWorker(cfg, c, st, log, tel)
 	if err != nil {
 		return err
 	}
@@ -86,7 +91,10 @@ func runDev(ctx context.Context, cfg config.Config, log *zap.Logger, cmd *cobra.
 		return err
 	}
 	a := newAPI(svc, c, st, tokens, log)
-	srv, addr, err := httpServer(cfg, a, log)
+	if err := tel.metrics.RunsByState(st.CountRunsByState); err != nil {
+		return fmt.Errorf("register runs metric: %w", err)
+	}
+	srv, addr, err := httpServer(cfg, tel.withMetrics(a), log)
 	if err != nil {
 		return err
 	}
@@ -124,7 +132,7 @@ const devMunicipality = "055150000000"
 func printBanner(cmd *cobra.Command, addr, temporalAddr string, cfg config.Config, tokens []config.Token, generated, autopilot bool) {
 	out := cmd.OutOrStdout()
 	base := baseURL(cfg, addr)
-	fmt.Fprintf(out, "\nRollin dev is running.\n\n  API:        %s/api/v1  (health: /healthz, /readyz)\n", base)
+	fmt.Fprintf(out, "\nRollin dev is running.\n\n  API:        %s/api/v1  (health: /healthz, /readyz; metrics: /metrics)\n", base)
 	fmt.Fprintf(out, "  Temporal:   %s, namespace %s, task queue %s\n", temporalAddr, cfg.Temporal.Namespace, cfg.Temporal.TaskQueue)
 	fmt.Fprintf(out, "  Systems:    provider %s, state %s, municipality %s\n", cfg.Systems.ProviderURL, cfg.Systems.StateURL, cfg.Systems.MunicipalityURL)
 	if ap := cfg.Simulators.Autopilot; autopilot {

@@ -35,7 +35,12 @@ func workerCommand() *cobra.Command {
 			}
 			ctx, stop := signalContext()
 			defer stop()
-			st, c, err := connect(ctx, cfg, log)
+			tel, err := startTelemetry(ctx, cfg, "worker")
+			if err != nil {
+				return err
+			}
+			defer tel.stop(log)
+			st, c, err := connect(ctx, cfg, log, tel)
 			if err != nil {
 				return err
 			}
@@ -44,11 +49,12 @@ func workerCommand() *cobra.Command {
 			checker := health.New(readiness(st, c))
 			mux := http.NewServeMux()
 			checker.Register(mux)
+			tel.metrics.Mount(mux)
 			srv, addr, err := httpServer(cfg, mux, log)
 			if err != nil {
 				return err
 			}
-			w, err := startWorker(cfg, c, st)
+			w, err := startWorker(cfg, c, st, log, tel)
 			if err != nil {
 				return err
 			}
@@ -77,14 +83,22 @@ func serveCommand() *cobra.Command {
 			}
 			ctx, stop := signalContext()
 			defer stop()
-			st, c, err := connect(ctx, cfg, log)
+			tel, err := startTelemetry(ctx, cfg, "serve")
+			if err != nil {
+				return err
+			}
+			defer tel.stop(log)
+			st, c, err := connect(ctx, cfg, log, tel)
 			if err != nil {
 				return err
 			}
 			defer st.Close()
 			defer c.Close()
 			a := newAPI(newStarter(cfg, c, st), c, st, cfg.Auth.Tokens, log)
-			srv, addr, err := httpServer(cfg, a, log)
+			if err := tel.metrics.RunsByState(st.CountRunsByState); err != nil {
+				return fmt.Errorf("register runs metric: %w", err)
+			}
+			srv, addr, err := httpServer(cfg, tel.withMetrics(a), log)
 			if err != nil {
 				return err
 			}
@@ -140,7 +154,7 @@ func simulatorsCommand() *cobra.Command {
 				if cfg.Temporal.Address == "" {
 					return &config.KeyError{Key: "temporal.address", Msg: "required for rollin simulators --autopilot: the autopilot acts through Temporal like the API"}
 				}
-				st, c, err := connect(ctx, cfg, log)
+				st, c, err := connect(ctx, cfg, log, nil)
 				if err != nil {
 					return err
 				}

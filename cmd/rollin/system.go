@@ -20,6 +20,7 @@ import (
 	"github.com/rollin-efa/rollin/api"
 	"github.com/rollin-efa/rollin/config"
 	"github.com/rollin-efa/rollin/logging"
+	"github.com/rollin-efa/rollin/observability"
 	"github.com/rollin-efa/rollin/starter"
 	"github.com/rollin-efa/rollin/store"
 	"github.com/rollin-efa/rollin/worker"
@@ -30,16 +31,68 @@ func signalContext() (context.Context, context.CancelFunc) {
 	return signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 }
 
+// telemetry is one process's metrics registry (served on GET /metrics of its HTTP server)
+// and, when tracing.otlp_endpoint is set, its tracing. A nil *telemetry records nothing.
+type telemetry struct {
+	metrics *observability.Metrics
+	tracing *observability.Tracing
+}
+
+// startTelemetry sets up the metrics and tracing of the process named process (the
+// service name of its spans).
+func startTelemetry(ctx context.Context, cfg config.Config, process string) (*telemetry, error) {
+	tr, err := observability.StartTracing(ctx, cfg.Tracing.OTLPEndpoint, "rollin-"+process, cfg.Temporal.Identity())
+	if err != nil {
+		return nil, &config.KeyError{Key: "tracing.otlp_endpoint", Msg: err.Error()}
+	}
+	return &telemetry{metrics: observability.NewMetrics(), tracing: tr}, nil
+}
+
+// stop sends the buffered spans (within 5 seconds); call it after the worker stopped.
+func (t *telemetry) stop(log *zap.Logger) {
+	if t == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := t.tracing.Shutdown(ctx); err != nil {
+		log.Warn("tracing shutdown", zap.Error(err))
+	}
+}
+
+func (t *telemetry) metricsOrNil() *observability.Metrics {
+	if t == nil {
+		return nil
+	}
+	return t.metrics
+}
+
+// withMetrics serves GET /metrics from t's registry and everything else from h.
+func (t *telemetry) withMetrics(h http.Handler) http.Handler {
+	if t == nil {
+		return h
+	}
+	mux := http.NewServeMux()
+	t.metrics.Mount(mux)
+	mux.Handle("/", h)
+	return mux
+}
+
 // dialTemporal connects to the frontend at address with the configured TLS (mTLS) and API
-// key. An API key implies TLS: Temporal Cloud refuses it in the clear.
-func dialTemporal(cfg config.Config, address string, log *zap.Logger) (client.Client, error) {
+// key. An API key implies TLS: Temporal Cloud refuses it in the clear. The SDK logs
+// through zap, reports its metrics to tel's registry and, with tracing on, traces through
+// tel's interceptor (the workers built on the client inherit both).
+func dialTemporal(cfg config.Config, address string, log *zap.Logger, tel *telemetry) (client.Client, error) {
 	tlsCfg, err := cfg.Temporal.TLS.Config()
 	if err != nil {
 		return nil, err
 	}
 	opts := client.Options{
 		HostPort: address, Namespace: cfg.Temporal.Namespace, Logger: logging.Temporal(log.Named("temporal")),
-		Identity: cfg.Temporal.Identity(),
+		Identity: cfg.Temporal.Identity(), MetricsHandler: tel.metricsOrNil().TemporalHandler(),
+	}
+	if tel != nil {
+		opts.Interceptors = tel.tracing.Interceptors()
 	}
 	if cfg.Temporal.APIKey != "" {
 		if tlsCfg == nil {
@@ -57,12 +110,12 @@ func dialTemporal(cfg config.Config, address string, log *zap.Logger) (client.Cl
 
 // connect opens the database and dials the Temporal cluster at temporal.address: what
 // `rollin worker` and `rollin serve` share.
-func connect(ctx context.Context, cfg config.Config, log *zap.Logger) (*store.Store, client.Client, error) {
+func connect(ctx context.Context, cfg config.Config, log *zap.Logger, tel *telemetry) (*store.Store, client.Client, error) {
 	st, err := store.Open(ctx, cfg.Database.URL, log.Named("store"))
 	if err != nil {
 		return nil, nil, err
 	}
-	c, err := dialTemporal(cfg, cfg.Temporal.Address, log)
+	c, err := dialTemporal(cfg, cfg.Temporal.Address, log, tel)
 	if err != nil {
 		st.Close()
 		return nil, nil, err
@@ -70,9 +123,10 @@ func connect(ctx context.Context, cfg config.Config, log *zap.Logger) (*store.St
 	return st, c, nil
 }
 
-// startWorker starts a worker with the activities wired to the store and the systems.
-func startWorker(cfg config.Config, c client.Client, st *store.Store) (sdkworker.Worker, error) {
-	acts, err := activities.New(cfg, st)
+// startWorker starts a worker with the activities wired to the store and the systems,
+// metered by tel and logging to log.
+func startWorker(cfg config.Config, c client.Client, st *store.Store, log *zap.Logger, tel *telemetry) (sdkworker.Worker, error) {
+	acts, err := activities.New(cfg, st, activities.WithMetrics(tel.metricsOrNil()), activities.WithLogger(log.Named("activity")))
 	if err != nil {
 		return nil, err
 	}
