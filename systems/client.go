@@ -87,6 +87,9 @@ type Request struct {
 	IdempotencyKey string
 	// Body is encoded as JSON when not nil.
 	Body any
+	// Header holds extra request headers, e.g. Authorization. The headers the plumbing
+	// sets itself (Accept, User-Agent, Content-Type, Idempotency-Key) take precedence.
+	Header http.Header
 }
 
 // Do sends req and decodes a 2xx JSON answer into out (if out is not nil and the body is
@@ -108,11 +111,14 @@ func (c *Client) Do(ctx context.Context, req Request, out any) error {
 		target += "?" + req.Query.Encode()
 	}
 
-	callCtx, cancel := context.WithTimeout(ctx, c.timeout)
-	defer cancel()
-	hreq, err := http.NewRequestWithContext(callCtx, req.Method, target, body)
+	hreq, err := http.NewRequestWithContext(ctx, req.Method, target, body)
 	if err != nil {
 		return c.fail(req.Op, 0, false, fmt.Errorf("build request: %w", err))
+	}
+	for k, vs := range req.Header {
+		for _, v := range vs {
+			hreq.Header.Add(k, v)
+		}
 	}
 	hreq.Header.Set("Accept", "application/json, application/problem+json")
 	hreq.Header.Set("User-Agent", "rollin")
@@ -123,19 +129,10 @@ func (c *Client) Do(ctx context.Context, req Request, out any) error {
 		hreq.Header.Set("Idempotency-Key", req.IdempotencyKey)
 	}
 
-	resp, err := c.hc.Do(hreq)
+	resp, data, err := c.send(req.Op, hreq)
 	if err != nil {
-		return c.transportError(ctx, req.Op, 0, err)
+		return err
 	}
-	defer resp.Body.Close()
-	data, err := io.ReadAll(io.LimitReader(resp.Body, maxResponseBody+1))
-	if err != nil {
-		return c.transportError(ctx, req.Op, resp.StatusCode, fmt.Errorf("read response: %w", err))
-	}
-	if len(data) > maxResponseBody {
-		return c.fail(req.Op, resp.StatusCode, false, fmt.Errorf("response larger than %d bytes", maxResponseBody))
-	}
-
 	if resp.StatusCode >= 200 && resp.StatusCode < 300 {
 		if out == nil || len(bytes.TrimSpace(data)) == 0 {
 			return nil
@@ -146,7 +143,47 @@ func (c *Client) Do(ctx context.Context, req Request, out any) error {
 		}
 		return nil
 	}
-	return c.statusError(req.Op, resp, data)
+	return StatusError(c.system, req.Op, resp, data)
+}
+
+// Send performs req, a request the caller prepared because Do cannot express it (a
+// form-encoded OAuth token request, say), for system's operation op. It is what Do does
+// once its request is built: the call is bounded by hc's timeout (DefaultTimeout if hc
+// has none; a nil hc means http.DefaultClient), at most 1 MiB of the answer is read, and
+// a failure without a usable response is returned as an *Error classified as in Do. A
+// response of any status comes back with its body read and closed, for the caller to
+// decode or to map with StatusError.
+func Send(system, op string, hc *http.Client, req *http.Request) (*http.Response, []byte, error) {
+	if hc == nil {
+		hc = http.DefaultClient
+	}
+	c := &Client{system: system, hc: hc, timeout: hc.Timeout}
+	if c.timeout <= 0 {
+		c.timeout = DefaultTimeout
+	}
+	return c.send(op, req)
+}
+
+// send performs req under c's per-call timeout and reads the bounded body; see Send.
+func (c *Client) send(op string, req *http.Request) (*http.Response, []byte, error) {
+	ctx := req.Context()
+	callCtx, cancel := context.WithTimeout(ctx, c.timeout)
+	defer cancel()
+	// #nosec G704 -- the URL is the configured base URL of a system (Do) or an endpoint from
+	// the caller's configuration (Send, e.g. a token URL), never taken from a request.
+	resp, err := c.hc.Do(req.WithContext(callCtx))
+	if err != nil {
+		return nil, nil, c.transportError(ctx, op, 0, err)
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(io.LimitReader(resp.Body, maxResponseBody+1))
+	if err != nil {
+		return nil, nil, c.transportError(ctx, op, resp.StatusCode, fmt.Errorf("read response: %w", err))
+	}
+	if len(data) > maxResponseBody {
+		return nil, nil, c.fail(op, resp.StatusCode, false, fmt.Errorf("response larger than %d bytes", maxResponseBody))
+	}
+	return resp, data, nil
 }
 
 func (c *Client) fail(op string, status int, retryable bool, err error) *Error {
@@ -172,10 +209,12 @@ func (c *Client) transportError(ctx context.Context, op string, status int, err 
 	return c.fail(op, status, true, err)
 }
 
-// statusError maps a non-2xx response to an *Error.
-func (c *Client) statusError(op string, resp *http.Response, data []byte) *Error {
+// StatusError maps a non-2xx response of system's operation op, with its body data, to
+// an *Error: retryable by status, the server's requested wait on 429 and 503, and the
+// RFC 7807 problem if the body is one, else the (shortened) body text.
+func StatusError(system, op string, resp *http.Response, data []byte) *Error {
 	e := &Error{
-		System:    c.system,
+		System:    system,
 		Op:        op,
 		Status:    resp.StatusCode,
 		Retryable: retryableStatus(resp.StatusCode),

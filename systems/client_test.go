@@ -107,6 +107,52 @@ func TestDoSendsJSONAndKey(t *testing.T) {
 	require.Equal(t, "t-1", got.ID)
 }
 
+func TestDoSendsExtraHeaders(t *testing.T) {
+	t.Parallel()
+	c := newTestClient(t, func(w http.ResponseWriter, r *http.Request) {
+		assert.Equal(t, "Bearer tok", r.Header.Get("Authorization"))
+		// The plumbing's own headers win over extra ones.
+		assert.Equal(t, "key-1", r.Header.Get("Idempotency-Key"))
+		assert.Equal(t, []string{"application/json, application/problem+json"}, r.Header.Values("Accept"))
+		w.WriteHeader(http.StatusNoContent)
+	}, nil)
+	err := c.Do(t.Context(), Request{
+		Op: "op", Method: http.MethodPost, Path: "/x", IdempotencyKey: "key-1",
+		Header: http.Header{"Authorization": {"Bearer tok"}, "Idempotency-Key": {"other"}, "Accept": {"text/plain"}},
+	}, nil)
+	require.NoError(t, err)
+}
+
+func TestSendPreparedRequest(t *testing.T) {
+	t.Parallel()
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		assert.Equal(t, "application/x-www-form-urlencoded", r.Header.Get("Content-Type"))
+		w.Header().Set("Retry-After", "3")
+		w.WriteHeader(http.StatusTooManyRequests)
+		_, _ = w.Write([]byte("slow down"))
+	}))
+	t.Cleanup(srv.Close)
+	req, err := http.NewRequestWithContext(t.Context(), http.MethodPost, srv.URL+"/token", strings.NewReader("a=b"))
+	require.NoError(t, err)
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	resp, data, err := Send("test", "fetch", nil, req)
+	require.NoError(t, err)
+	require.Equal(t, http.StatusTooManyRequests, resp.StatusCode)
+	e := StatusError("test", "fetch", resp, data)
+	require.True(t, e.Retryable)
+	require.Equal(t, 3*time.Second, e.RetryAfter)
+	require.EqualError(t, e, "test: fetch: HTTP 429: slow down (retry after 3s)")
+
+	srv.Close()
+	req, err = http.NewRequestWithContext(t.Context(), http.MethodGet, srv.URL, nil)
+	require.NoError(t, err)
+	_, _, err = Send("test", "fetch", &http.Client{Timeout: time.Second}, req)
+	var se *Error
+	require.ErrorAs(t, err, &se)
+	require.True(t, se.Retryable)
+	require.Zero(t, se.Status)
+}
+
 func TestDoStatusMapping(t *testing.T) {
 	t.Parallel()
 	tests := []struct {

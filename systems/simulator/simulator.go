@@ -152,6 +152,37 @@ func New(kind Kind, cfg Config) *Sim {
 	if !kind.Valid() {
 		panic(fmt.Sprintf("simulator: unknown kind %q", kind))
 	}
+	s := newSim(kind, cfg)
+	switch kind {
+	case Provider:
+		s.idNS = 1
+		s.route("POST /v1/tenants", true, s.createTenant)
+		s.route("POST /v1/tenants/{id}/production", true, s.switchToProduction)
+		s.route("POST /v1/test-submissions", true, s.sendTestSubmission)
+		s.route("GET /v1/test-submissions/{id}", false, s.getTestSubmission)
+		s.mux.HandleFunc("POST /_sim/rejections", s.postRejection)
+		s.mux.HandleFunc("DELETE /_sim/rejections", s.deleteRejections)
+	case State:
+		s.idNS = 2
+		s.shapeFault = routingFault
+		s.route("POST /pvog/v1/links", true, s.createLink)
+		s.route("POST /pvog/v1/links/{id}/activate", true, s.activateLink)
+		s.route("GET /routes", false, s.getRoutes)
+		s.route("POST /dvdv/v1/entries", true, s.confirmDVDV)
+		s.route("POST /epay/v1/configurations", true, s.configurePayment)
+	case Municipality:
+		s.idNS = 3
+		s.route("POST /v1/destinations", true, s.createDestination)
+		s.route("POST /v1/agreements", true, s.fileAgreement)
+		s.route("POST /v1/notifications", true, s.notify)
+	}
+	return s
+}
+
+// newSim builds the pipeline every simulator shares, for any kind (FitConnectKind
+// included): the normalised cfg, the state, the /_sim control endpoints and the 404
+// fallback. The caller sets idNS and adds the routes of kind.
+func newSim(kind Kind, cfg Config) *Sim {
 	cfg.ErrorRate = min(max(cfg.ErrorRate, 0), 1)
 	switch {
 	case cfg.TestPolls == 0:
@@ -177,29 +208,6 @@ func New(kind Kind, cfg Config) *Sim {
 		links:        map[string]*link{},
 		routing:      map[routeKey]*routeEntry{},
 		destinations: map[string]*destination{},
-	}
-	switch kind {
-	case Provider:
-		s.idNS = 1
-		s.route("POST /v1/tenants", true, s.createTenant)
-		s.route("POST /v1/tenants/{id}/production", true, s.switchToProduction)
-		s.route("POST /v1/test-submissions", true, s.sendTestSubmission)
-		s.route("GET /v1/test-submissions/{id}", false, s.getTestSubmission)
-		s.mux.HandleFunc("POST /_sim/rejections", s.postRejection)
-		s.mux.HandleFunc("DELETE /_sim/rejections", s.deleteRejections)
-	case State:
-		s.idNS = 2
-		s.shapeFault = routingFault
-		s.route("POST /pvog/v1/links", true, s.createLink)
-		s.route("POST /pvog/v1/links/{id}/activate", true, s.activateLink)
-		s.route("GET /routes", false, s.getRoutes)
-		s.route("POST /dvdv/v1/entries", true, s.confirmDVDV)
-		s.route("POST /epay/v1/configurations", true, s.configurePayment)
-	case Municipality:
-		s.idNS = 3
-		s.route("POST /v1/destinations", true, s.createDestination)
-		s.route("POST /v1/agreements", true, s.fileAgreement)
-		s.route("POST /v1/notifications", true, s.notify)
 	}
 	s.mux.HandleFunc("GET /_sim/counters", s.getCounters)
 	s.mux.HandleFunc("GET /_sim/faults", s.getFaults)
