@@ -7,7 +7,6 @@ import (
 	"os"
 	"slices"
 	"strconv"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -292,11 +291,7 @@ func TestChaosSlowAndFlappingSystems(t *testing.T) {
 	for _, s := range h.sims {
 		c := s.Sim.Counters()
 		requests += sum(c.Requests)
-		for k, n := range c.Requests {
-			if !strings.HasPrefix(k, http.MethodGet+" ") {
-				mutating += n
-			}
-		}
+		mutating += mutatingRequests(c)
 	}
 	effects := sumEffects(h)
 	require.Greater(t, mutating, effects, "some mutating requests were sent again")

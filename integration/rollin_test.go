@@ -197,13 +197,18 @@ func inFlight(h *harness) int {
 	n := 0
 	for _, s := range h.sims {
 		c := s.Sim.Counters()
-		for req, k := range c.Requests {
-			if !strings.HasPrefix(req, http.MethodGet+" ") {
-				n += k
-			}
-		}
-		for _, k := range c.Effects {
-			n -= k
+		n += mutatingRequests(c) - sum(c.Effects)
+	}
+	return n
+}
+
+// mutatingRequests counts the requests of a simulator that may apply an effect (all but
+// GETs), failed and repeated ones included.
+func mutatingRequests(c simulator.Counters) int {
+	n := 0
+	for req, k := range c.Requests {
+		if !strings.HasPrefix(req, http.MethodGet+" ") {
+			n += k
 		}
 	}
 	return n

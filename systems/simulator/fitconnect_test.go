@@ -99,27 +99,6 @@ func token(t *testing.T, srv *simulator.Server, client, secret string) string {
 	return out.AccessToken
 }
 
-func authCall(t *testing.T, method, target, tok, key, body string) answer {
-	t.Helper()
-	req, err := http.NewRequestWithContext(t.Context(), method, target, strings.NewReader(body))
-	require.NoError(t, err)
-	if tok != "" {
-		req.Header.Set("Authorization", "Bearer "+tok)
-	}
-	if key != "" {
-		req.Header.Set("Idempotency-Key", key)
-	}
-	if body != "" {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	resp, err := http.DefaultClient.Do(req)
-	require.NoError(t, err)
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	require.NoError(t, err)
-	return answer{status: resp.StatusCode, header: resp.Header, body: b}
-}
-
 func destinationBody(t *testing.T, mutate func(m map[string]any)) string {
 	t.Helper()
 	k := fcJWK(t)

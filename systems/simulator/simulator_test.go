@@ -56,8 +56,17 @@ func (a answer) json(t *testing.T, v any) {
 
 func call(t *testing.T, method, url, key, body string) answer {
 	t.Helper()
+	return authCall(t, method, url, "", key, body)
+}
+
+// authCall is call with a bearer token (none when tok is empty).
+func authCall(t *testing.T, method, url, tok, key, body string) answer {
+	t.Helper()
 	req, err := http.NewRequestWithContext(t.Context(), method, url, strings.NewReader(body))
 	require.NoError(t, err)
+	if tok != "" {
+		req.Header.Set("Authorization", "Bearer "+tok)
+	}
 	if key != "" {
 		req.Header.Set("Idempotency-Key", key)
 	}
