@@ -33,6 +33,9 @@ type Activities struct {
 	Provider     *provider.Client
 	State        *state.Client
 	Municipality *municipality.Client
+	// FitConnect manages the municipalities' destinations; nil when the installation has
+	// no FIT-Connect subscribers.
+	FitConnect *FitConnect
 	// TestPoll is how often a test submission's state is read while waiting for the
 	// receiving side's verdict.
 	TestPoll time.Duration
@@ -44,9 +47,10 @@ type Activities struct {
 	Log *zap.Logger
 }
 
-// New wires the activities to the store and to the three systems at the configured
-// URLs, so that every process that runs a worker (rollin dev, rollin worker, the
-// benchmarks) builds them alike. A bad URL is a *config.KeyError naming its key. With
+// New wires the activities to the store, to the three systems at the configured URLs and
+// to FIT-Connect through the configured subscribers, so that every process that runs a
+// worker (rollin dev, rollin worker, the benchmarks) builds them alike. A bad URL or
+// subscriber is a *config.KeyError naming its key. With
 // WithMetrics, each system's client gets its own metered transport, so the external-call
 // metrics tell the systems apart.
 func New(cfg config.Config, st *store.Store, opts ...Option) (*Activities, error) {
@@ -66,6 +70,9 @@ func New(cfg config.Config, st *store.Store, opts ...Option) (*Activities, error
 	}
 	if a.Municipality, err = municipality.New(cfg.Systems.MunicipalityURL, hc(observability.SystemMunicipality)); err != nil {
 		return nil, &config.KeyError{Key: "systems.municipality_url", Msg: err.Error()}
+	}
+	if a.FitConnect, err = newFitConnect(cfg.FitConnect, hc(observability.SystemFitConnect)); err != nil {
+		return nil, err
 	}
 	return a, nil
 }
@@ -160,19 +167,6 @@ func (a *Activities) FileAgreement(ctx context.Context, in workflows.CallInput) 
 		}
 	}
 	return done(ctx, "")
-}
-
-// EnsureDestination creates the municipality's FIT-Connect destination for the service.
-func (a *Activities) EnsureDestination(ctx context.Context, in workflows.CallInput) (workflows.CallResult, error) {
-	m, svc := in.Context.Municipality, in.Context.Service
-	dest, err := a.Municipality.EnsureDestination(ctx, in.IdempotencyKey, municipality.DestinationRequest{
-		ARS: string(m.ARS), ServiceKey: string(svc.Key), Name: fmt.Sprintf("%s – %s", m.Name, svc.Name),
-		ContactEmail: connection(in).ContactEmail,
-	})
-	if err != nil {
-		return workflows.CallResult{}, classify(ctx, err)
-	}
-	return done(ctx, dest.ID)
 }
 
 // CreatePortalLink enters the responsibility data in the Land's editorial system (NL1).

@@ -111,6 +111,7 @@ func newEnv(ctx context.Context, o options, log *zap.Logger) (*env, error) {
 	if err := e.seed(ctx); err != nil {
 		return nil, err
 	}
+	e.cfg.DataDir = e.dir // the development FIT-Connect subscriber's certificate goes here
 	if e.sims, err = devsim.Start(&e.cfg); err != nil {
 		return nil, err
 	}

@@ -22,7 +22,8 @@ var steckbriefExts = []string{".json", ".yaml", ".yml", "", ".txt"}
 var problemWords = []string{
 	"key", "name", "provider", "fachverfahren", "transport", "payment_required",
 	"user_account_required", "dpa_required", "land", "activation_dates", "timestamp", "costs",
-	"contacts", "role", "email", "organisation", "unknown field", "mapping", "duplicate of entry",
+	"contacts", "role", "email", "organisation", "submission_schemas", "schema_uri", "mime_type",
+	"unknown field", "mapping", "duplicate of entry",
 }
 
 // FuzzSteckbriefImport feeds `rollin services import`'s parser arbitrary files in every
@@ -41,7 +42,7 @@ var problemWords = []string{
 //     form (as ParseServiceKey returns it: the catalogue, the store and run IDs use it as
 //     is) and no key twice, and survives the round trip through the JSON format unchanged.
 func FuzzSteckbriefImport(f *testing.F) {
-	const good = `{"key": "99107023037000", "name": "Wohngeld", "provider": "SH", "fachverfahren": ["OK.SOZIUS"], "transports": ["fit-connect"], "lands": ["01"], "activation_dates": ["2027-01-01T00:00:00+01:00"], "contacts": [{"role": "PL", "name": "Büro", "email": "a@example.org"}]}`
+	const good = `{"key": "99107023037000", "name": "Wohngeld", "provider": "SH", "fachverfahren": ["OK.SOZIUS"], "transports": ["fit-connect"], "lands": ["01"], "activation_dates": ["2027-01-01T00:00:00+01:00"], "submission_schemas": [{"schema_uri": "urn:x:wohngeld", "mime_type": "application/json"}], "contacts": [{"role": "PL", "name": "Büro", "email": "a@example.org"}]}`
 	for _, s := range []struct {
 		ext uint8
 		raw string

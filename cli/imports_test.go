@@ -190,12 +190,14 @@ const badServices = `
   provider: Land Schleswig-Holstein
   fachverfahren: [OK.SOZIUS]
   transports: [fit-connect]
+  submission_schemas: [{schema_uri: "urn:x:wohngeld", mime_type: application/json}]
   lands: ["01", "05"]
 - key: "99107023037000"
   name: Wohngeld twice
   provider: X
   fachverfahren: [OK.SOZIUS]
   transports: [fit-connect]
+  submission_schemas: [{schema_uri: "urn:x:wohngeld", mime_type: application/json}]
 - key: "12345"
   name: Kurzer Schlüssel
 - key: "99050012104000"
@@ -256,11 +258,11 @@ func mustParseKeyError(key string) string {
 
 func TestParseServicesFormats(t *testing.T) {
 	t.Parallel()
-	const entry = `{"key": "99107023037000", "name": "Wohngeld", "provider": "SH", "fachverfahren": ["OK.SOZIUS"], "transports": ["fit-connect"]}`
+	const entry = `{"key": "99107023037000", "name": "Wohngeld", "provider": "SH", "fachverfahren": ["OK.SOZIUS"], "transports": ["fit-connect"], "submission_schemas": [{"schema_uri": "urn:x:w", "mime_type": "application/json"}]}`
 	for _, tt := range []struct{ name, raw, ext string }{
 		{"json by extension", "[" + entry + "]", ".json"},
 		{"json by content", "\uFEFF \n[" + entry + "]", ""},
-		{"yaml by content", "- key: \"99107023037000\"\n  name: Wohngeld\n  provider: SH\n  fachverfahren: [OK.SOZIUS]\n  transports: [fit-connect]\n", ".txt"},
+		{"yaml by content", "- key: \"99107023037000\"\n  name: Wohngeld\n  provider: SH\n  fachverfahren: [OK.SOZIUS]\n  transports: [fit-connect]\n  submission_schemas: [{schema_uri: \"urn:x:w\", mime_type: application/json}]\n", ".txt"},
 		{"yaml flow style by extension", "[" + entry + "]", ".yaml"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {

@@ -35,6 +35,7 @@ type Config struct {
 	Auth       Auth       `mapstructure:"auth"`
 	Process    Process    `mapstructure:"process"`
 	Systems    Systems    `mapstructure:"systems"`
+	FitConnect FitConnect `mapstructure:"fitconnect"`
 	Simulators Simulators `mapstructure:"simulators"`
 	Log        Log        `mapstructure:"log"`
 	Tracing    Tracing    `mapstructure:"tracing"`
@@ -167,13 +168,17 @@ type Simulators struct {
 	// (host:port); empty means a free port on 127.0.0.1, which `rollin dev` wires up
 	// itself. `rollin simulators` serves them for workers in other processes, which need
 	// the addresses in their systems.*_url.
-	ProviderAddr     string        `mapstructure:"provider_addr"`
-	StateAddr        string        `mapstructure:"state_addr"`
-	MunicipalityAddr string        `mapstructure:"municipality_addr"`
-	Latency          time.Duration `mapstructure:"latency"`
-	ErrorRate        float64       `mapstructure:"error_rate"`
-	RoutingLag       int           `mapstructure:"routing_lag"`
-	Autopilot        Autopilot     `mapstructure:"autopilot"`
+	ProviderAddr     string `mapstructure:"provider_addr"`
+	StateAddr        string `mapstructure:"state_addr"`
+	MunicipalityAddr string `mapstructure:"municipality_addr"`
+	// FitConnectAddr is where the FIT-Connect simulator listens, used while
+	// fitconnect.submission_url is empty; it knows the API clients of
+	// fitconnect.subscribers.
+	FitConnectAddr string        `mapstructure:"fitconnect_addr"`
+	Latency        time.Duration `mapstructure:"latency"`
+	ErrorRate      float64       `mapstructure:"error_rate"`
+	RoutingLag     int           `mapstructure:"routing_lag"`
+	Autopilot      Autopilot     `mapstructure:"autopilot"`
 }
 
 // Autopilot lets the municipality simulator play every human step (the municipality's and
@@ -237,9 +242,13 @@ var defaults = map[string]any{
 	"systems.state_url":                      "",
 	"systems.municipality_url":               "",
 	"systems.timeout":                        10 * time.Second,
+	"fitconnect.submission_url":              "",
+	"fitconnect.token_url":                   "",
+	"fitconnect.metadata_versions":           []string{"1.2.0"},
 	"simulators.provider_addr":               "",
 	"simulators.state_addr":                  "",
 	"simulators.municipality_addr":           "",
+	"simulators.fitconnect_addr":             "",
 	"simulators.latency":                     time.Duration(0),
 	"simulators.error_rate":                  0.0,
 	"simulators.routing_lag":                 0,
@@ -253,8 +262,8 @@ var defaults = map[string]any{
 // Keys returns every configuration key, sorted, as written in the YAML file (dotted) —
 // the ROLLIN_ environment variable of a key is its upper-cased form with _ for the dots.
 func Keys() []string {
-	// auth.tokens is a list and has no default.
-	return slices.Sorted(slices.Values(append(slices.Collect(maps.Keys(defaults)), "auth.tokens")))
+	// auth.tokens and fitconnect.subscribers are lists of entries and have no default.
+	return slices.Sorted(slices.Values(append(slices.Collect(maps.Keys(defaults)), "auth.tokens", "fitconnect.subscribers")))
 }
 
 // flagKeys maps command-line flags to configuration keys.
@@ -384,7 +393,7 @@ func (c Config) Validate() error {
 	}
 	for key, addr := range map[string]string{
 		"simulators.provider_addr": c.Simulators.ProviderAddr, "simulators.state_addr": c.Simulators.StateAddr,
-		"simulators.municipality_addr": c.Simulators.MunicipalityAddr,
+		"simulators.municipality_addr": c.Simulators.MunicipalityAddr, "simulators.fitconnect_addr": c.Simulators.FitConnectAddr,
 	} {
 		if addr == "" {
 			continue
@@ -425,6 +434,9 @@ func (c Config) Validate() error {
 	}
 	if c.Systems.Timeout <= 0 {
 		return &KeyError{"systems.timeout", "must be positive"}
+	}
+	if err := c.FitConnect.validate(); err != nil {
+		return err
 	}
 	if c.Simulators.ErrorRate < 0 || c.Simulators.ErrorRate > 1 {
 		return &KeyError{"simulators.error_rate", fmt.Sprintf("%v is not between 0 and 1", c.Simulators.ErrorRate)}

@@ -8,7 +8,13 @@ package devsim
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"errors"
 	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
 	"strconv"
 
 	"go.uber.org/zap"
@@ -17,12 +23,14 @@ import (
 	"github.com/rollin-efa/rollin/domain"
 	"github.com/rollin-efa/rollin/starter"
 	"github.com/rollin-efa/rollin/store"
+	"github.com/rollin-efa/rollin/systems/fitconnect"
 	"github.com/rollin-efa/rollin/systems/simulator"
 )
 
 // Systems are the simulators started for the systems the configuration left unset.
 type Systems struct {
-	// Servers are the started simulators, in the order provider, state, municipality.
+	// Servers are the started simulators: FIT-Connect, then provider, state,
+	// municipality.
 	Servers []*simulator.Server
 	// Municipality is the municipality simulator, nil when systems.municipality_url
 	// points at a real system.
@@ -32,10 +40,17 @@ type Systems struct {
 
 // Start starts a simulator for every system whose URL is not configured, listening on
 // its simulators.*_addr (a free port when empty), and points the configuration at it; on
-// error nothing is left running.
+// error nothing is left running. The FIT-Connect simulator knows the API clients of
+// fitconnect.subscribers; with none configured, Start adds a development subscriber for
+// every municipality (see DevSubscriber).
 func Start(cfg *config.Config) (*Systems, error) {
 	simCfg := simulator.Config{Latency: cfg.Simulators.Latency, ErrorRate: cfg.Simulators.ErrorRate, RoutingLag: cfg.Simulators.RoutingLag}
 	s := &Systems{}
+	if cfg.FitConnect.SubmissionURL == "" {
+		if err := s.startFitConnect(cfg, simCfg); err != nil {
+			return nil, err
+		}
+	}
 	for _, sys := range []struct {
 		kind simulator.Kind
 		url  *string
@@ -60,6 +75,66 @@ func Start(cfg *config.Config) (*Systems, error) {
 		}
 	}
 	return s, nil
+}
+
+func (s *Systems) startFitConnect(cfg *config.Config, simCfg simulator.Config) error {
+	if len(cfg.FitConnect.Subscribers) == 0 {
+		sub, err := DevSubscriber(cfg.DataDir)
+		if err != nil {
+			return err
+		}
+		cfg.FitConnect.Subscribers = []config.Subscriber{sub}
+	}
+	clients := map[string]string{}
+	for _, sub := range cfg.FitConnect.Subscribers {
+		clients[sub.ClientID] = sub.ClientSecret
+	}
+	srv, _, err := simulator.StartFitConnect(simCfg, simulator.FitConnectConfig{Clients: clients}, cfg.Simulators.FitConnectAddr)
+	if err != nil {
+		return err
+	}
+	s.Servers = append(s.Servers, srv)
+	cfg.FitConnect.SubmissionURL, cfg.FitConnect.TokenURL = srv.URL, srv.URL+"/token"
+	return nil
+}
+
+// DevSubscriber is a FIT-Connect subscriber for every municipality, for development
+// installations whose FIT-Connect is the simulator: a random client secret and callback
+// secret, and a self-signed 4096-bit encryption certificate kept in dataDir (made on
+// first use, since making one takes seconds). The simulator accepts it; FIT-Connect's
+// production environment would not.
+func DevSubscriber(dataDir string) (config.Subscriber, error) {
+	dir := filepath.Join(dataDir, "fit-connect-dev")
+	certFile := filepath.Join(dir, "encryption-cert.pem")
+	if _, err := os.Stat(certFile); errors.Is(err, fs.ErrNotExist) {
+		certPEM, keyPEM, err := fitconnect.SelfSignedCertificate("Rollin development receiving system", fitconnect.MinRSABits)
+		if err != nil {
+			return config.Subscriber{}, fmt.Errorf("development FIT-Connect subscriber: %w", err)
+		}
+		if err := os.MkdirAll(dir, 0o700); err != nil {
+			return config.Subscriber{}, fmt.Errorf("development FIT-Connect subscriber: %w", err)
+		}
+		// The private key is written first, so that a certificate on disk always has its key.
+		if err := os.WriteFile(filepath.Join(dir, "encryption-key.pem"), keyPEM, 0o600); err != nil {
+			return config.Subscriber{}, fmt.Errorf("development FIT-Connect subscriber: %w", err)
+		}
+		if err := os.WriteFile(certFile, certPEM, 0o600); err != nil {
+			return config.Subscriber{}, fmt.Errorf("development FIT-Connect subscriber: %w", err)
+		}
+	} else if err != nil {
+		return config.Subscriber{}, fmt.Errorf("development FIT-Connect subscriber: %w", err)
+	}
+	return config.Subscriber{
+		ClientID: "rollin-dev", ClientSecret: randomSecret(), EncryptionCertFile: certFile,
+		CallbackURL: "https://localhost/fit-connect/callback", CallbackSecret: randomSecret(),
+	}, nil
+}
+
+// randomSecret is 32 random bytes, base64url: 43 characters.
+func randomSecret() string {
+	var b [32]byte
+	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails (Go 1.24+)
+	return base64.RawURLEncoding.EncodeToString(b[:])
 }
 
 // StartAutopilot attaches an autopilot to the municipality simulator when cfg enables it:

@@ -57,19 +57,27 @@ func TestParseServiceKey(t *testing.T) {
 func TestServiceValidate(t *testing.T) {
 	t.Parallel()
 	good := Service{Key: "99107023037000", Name: "Wohngeld", Provider: "Dataport", Fachverfahren: []string{"OK.SOZIUS"},
-		Transports: []Transport{TransportFITConnect}, Lands: []string{"01"}}
+		Transports: []Transport{TransportFITConnect}, Lands: []string{"01"},
+		SubmissionSchemas: []SubmissionSchema{{SchemaURI: "https://schema.fitko.de/fim/s00000000009_1.0.0.schema.json", MimeType: "application/json"}}}
 	require.NoError(t, good.Validate())
 	tests := map[string]struct {
 		change func(*Service)
 		err    string
 	}{
-		"bad key":           {func(s *Service) { s.Key = "1" }, "service key"},
-		"no name":           {func(s *Service) { s.Name = "" }, "name is empty"},
-		"no provider":       {func(s *Service) { s.Provider = "" }, "provider is empty"},
-		"no transport":      {func(s *Service) { s.Transports = nil }, "no transport route"},
-		"unknown transport": {func(s *Service) { s.Transports = []Transport{"fax"} }, `unknown transport "fax"`},
-		"no Fachverfahren":  {func(s *Service) { s.Fachverfahren = nil }, "no compatible Fachverfahren"},
-		"bad Land":          {func(s *Service) { s.Lands = []string{"NW"} }, `Land key "NW"`},
+		"bad key":                    {func(s *Service) { s.Key = "1" }, "service key"},
+		"no name":                    {func(s *Service) { s.Name = "" }, "name is empty"},
+		"no provider":                {func(s *Service) { s.Provider = "" }, "provider is empty"},
+		"no transport":               {func(s *Service) { s.Transports = nil }, "no transport route"},
+		"unknown transport":          {func(s *Service) { s.Transports = []Transport{"fax"} }, `unknown transport "fax"`},
+		"no Fachverfahren":           {func(s *Service) { s.Fachverfahren = nil }, "no compatible Fachverfahren"},
+		"bad Land":                   {func(s *Service) { s.Lands = []string{"NW"} }, `Land key "NW"`},
+		"fit-connect without schema": {func(s *Service) { s.SubmissionSchemas = nil }, "submission_schemas: a service delivered by fit-connect needs at least one"},
+		"relative schema URI": {func(s *Service) {
+			s.SubmissionSchemas = []SubmissionSchema{{SchemaURI: "wohngeld.json", MimeType: "application/json"}}
+		},
+			`submission_schemas[0]: schema_uri "wohngeld.json": want an absolute URI`},
+		"bad MIME type": {func(s *Service) { s.SubmissionSchemas = []SubmissionSchema{{SchemaURI: "urn:x:y", MimeType: "json"}} },
+			`submission_schemas[0]: mime_type "json"`},
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {

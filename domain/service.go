@@ -2,6 +2,8 @@ package domain
 
 import (
 	"fmt"
+	"net/url"
+	"regexp"
 	"slices"
 	"time"
 )
@@ -51,6 +53,10 @@ type Service struct {
 	ActivationDates []time.Time `json:"activation_dates,omitempty"`
 	Costs           string      `json:"costs"`
 	Contacts        []Contact   `json:"contacts"`
+	// SubmissionSchemas are the data schemas of the service's submissions. A service
+	// delivered by FIT-Connect needs at least one: every destination lists, per service,
+	// the schemas it accepts.
+	SubmissionSchemas []SubmissionSchema `json:"submission_schemas,omitempty"`
 	// Organisation limits the Steckbrief to one organisation's project managers; empty
 	// (the usual case: EfA services are for everyone) puts it in every catalogue.
 	Organisation Organisation `json:"organisation,omitempty"`
@@ -89,6 +95,35 @@ func (s Service) Validate() error {
 		if !Digits(l, 2) {
 			return fmt.Errorf("service %s: Land key %q: want 2 digits", s.Key, l)
 		}
+	}
+	if s.Supports(TransportFITConnect) && len(s.SubmissionSchemas) == 0 {
+		return fmt.Errorf("service %s: submission_schemas: a service delivered by fit-connect needs at least one (its FIM data schema)", s.Key)
+	}
+	for i, sc := range s.SubmissionSchemas {
+		if err := sc.validate(); err != nil {
+			return fmt.Errorf("service %s: submission_schemas[%d]: %w", s.Key, i, err)
+		}
+	}
+	return nil
+}
+
+// SubmissionSchema names the schema of a service's submission data, as FIT-Connect's
+// destinations list it: the schema's URI (for FIM services a JSON schema on
+// schema.fitko.de) and the data's MIME type.
+type SubmissionSchema struct {
+	SchemaURI string `json:"schema_uri"`
+	MimeType  string `json:"mime_type"`
+}
+
+// mimeType is FIT-Connect's pattern for a submission schema's mimeType.
+var mimeType = regexp.MustCompile(`^[-\w.]+/[-\w.]+$`)
+
+func (sc SubmissionSchema) validate() error {
+	if u, err := url.Parse(sc.SchemaURI); err != nil || u.Scheme == "" || (u.Host == "" && u.Opaque == "") {
+		return fmt.Errorf("schema_uri %q: want an absolute URI", sc.SchemaURI)
+	}
+	if !mimeType.MatchString(sc.MimeType) {
+		return fmt.Errorf("mime_type %q: want a MIME type like application/json", sc.MimeType)
 	}
 	return nil
 }

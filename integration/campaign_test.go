@@ -142,6 +142,9 @@ func TestCampaignReachesLiveOnAutopilot(t *testing.T) {
 	}
 	repeated := 0
 	for kind, s := range h.sims {
+		if kind == simulator.FitConnectKind {
+			continue // its effects name destinations, not municipalities: checked below
+		}
 		for effect, n := range s.Sim.Counters().Effects {
 			fields := strings.Fields(effect)
 			ars, _, _ := strings.Cut(fields[len(fields)-1], "/")
@@ -153,6 +156,15 @@ func TestCampaignReachesLiveOnAutopilot(t *testing.T) {
 		}
 	}
 	require.NotZero(t, repeated, "the runs that looped back did their connection again")
+	// One destination per municipality, created once and, in a second round, found again
+	// unchanged: no FIT-Connect effect repeats.
+	for effect, n := range h.sims[simulator.FitConnectKind].Sim.Counters().Effects {
+		require.Equal(t, 1, n, "fit-connect: effect %q applied %d times", effect, n)
+	}
+	for ars := range rounds {
+		d := h.destination(ars, wohngeld)
+		require.Equal(t, 1, h.sims[simulator.FitConnectKind].Sim.Counters().Effects["create-destination "+d.ID], ars)
+	}
 
 	// Short calls ran as local activities: the server scheduled only the routing check and
 	// the test submission, which wait long.
@@ -180,9 +192,9 @@ func TestCampaignReachesLiveOnAutopilot(t *testing.T) {
 	require.Equal(t, 1, list.Started)
 	require.Equal(t, 2, list.Existing)
 	require.Equal(t, "list of 3", list.Selector)
-	effects := h.sims[simulator.Municipality].Sim.Counters().Effects
-	require.Equal(t, 1, effects["create-destination "+dormagen+"/"+wohngeld])
-	require.Equal(t, 1, effects["file-agreement framework "+dormagen])
+	dest := h.destination(dormagen, wohngeld)
+	require.Equal(t, 1, h.sims[simulator.FitConnectKind].Sim.Counters().Effects["create-destination "+dest.ID])
+	require.Equal(t, 1, h.sims[simulator.Municipality].Sim.Counters().Effects["file-agreement framework "+dormagen])
 }
 
 // TestCampaignPauseResumeCancel steers a slow campaign through the API: paused it starts

@@ -46,6 +46,12 @@ var clusterTokens = map[domain.Role]string{
 	domain.RolePM: "cluster-pm-token-0123456789", domain.RoleOperator: "cluster-op-token-0123456789",
 }
 
+// The FIT-Connect subscriber's secrets, which no process may log.
+const (
+	clusterClientSecret   = "cluster-fit-connect-client-secret-0123"
+	clusterCallbackSecret = "cluster-fit-connect-callback-secret-0123456789"
+)
+
 // startCluster installs Rollin (migrate, register, catalogue) and starts Temporal, the
 // simulators on autopilot, the API server and the named workers. extraConfig is YAML
 // appended to the shared configuration file (top-level keys not set here, such as log).
@@ -53,9 +59,11 @@ func startCluster(t *testing.T, workers []string, extraConfig string) *cluster {
 	t.Helper()
 	dir := t.TempDir()
 	c := &cluster{t: t, dbURL: storetest.NewDatabase(t), simAddr: map[simulator.Kind]string{}, workers: map[string]*process{}}
-	for _, k := range []simulator.Kind{simulator.Provider, simulator.State, simulator.Municipality} {
+	for _, k := range []simulator.Kind{simulator.Provider, simulator.State, simulator.Municipality, simulator.FitConnectKind} {
 		c.simAddr[k] = fmt.Sprintf("127.0.0.1:%d", freeTCPPort(t))
 	}
+	certFile := filepath.Join(dir, "encryption-cert.pem")
+	require.NoError(t, os.WriteFile(certFile, encryptionCert(t), 0o600))
 	temporalPort := freeTCPPort(t)
 	// One configuration file for every process, as an installation would have it; what
 	// differs per process comes from the environment.
@@ -72,10 +80,21 @@ systems:
   provider_url: http://%[4]s
   state_url: http://%[5]s
   municipality_url: http://%[6]s
+fitconnect:
+  submission_url: http://%[9]s
+  token_url: http://%[9]s/token
+  subscribers:
+    - ars: ""
+      client_id: cluster-subscriber
+      client_secret: %[10]s
+      encryption_cert_file: %[11]s
+      callback_url: https://fachverfahren.example/fit-connect/callback
+      callback_secret: %[12]s
 simulators:
   provider_addr: %[4]s
   state_addr: %[5]s
   municipality_addr: %[6]s
+  fitconnect_addr: %[9]s
 auth:
   tokens:
     - {name: pm, role: pm, token: %[7]s}
@@ -85,7 +104,8 @@ process:
   # A routing check cut off by a killed worker is tried again after one poll interval.
   routing_poll: 1s
 `, filepath.Join(dir, "data"), c.dbURL, temporalPort, c.simAddr[simulator.Provider], c.simAddr[simulator.State],
-		c.simAddr[simulator.Municipality], clusterTokens[domain.RolePM], clusterTokens[domain.RoleOperator])+extraConfig), 0o600))
+		c.simAddr[simulator.Municipality], clusterTokens[domain.RolePM], clusterTokens[domain.RoleOperator],
+		c.simAddr[simulator.FitConnectKind], clusterClientSecret, certFile, clusterCallbackSecret)+extraConfig), 0o600))
 
 	bin, err := rollinBinary()
 	require.NoError(t, err)
@@ -160,6 +180,8 @@ func (c *cluster) requireNoSecretsInLogs() int {
 		for role, token := range clusterTokens {
 			require.NotContains(c.t, out, token, "%s logged the %s token", p.name, role)
 		}
+		require.NotContains(c.t, out, clusterClientSecret, "%s logged the FIT-Connect client secret", p.name)
+		require.NotContains(c.t, out, clusterCallbackSecret, "%s logged the FIT-Connect callback secret", p.name)
 		for _, re := range secretPatterns {
 			require.Empty(c.t, re.FindAllString(out, 3), "%s logged personal data", p.name)
 		}
@@ -233,6 +255,22 @@ func (c *cluster) eventsByWorker() (map[string]int, map[string]time.Time) {
 
 // effects reads every simulator's counters and requires each effect applied exactly once.
 // It returns how many effects of each operation there were (e.g. "create-tenant": 396).
+// eventsAfterKill counts the audit events by worker once the killed worker's count holds
+// still for half a second: a write it sent just before it was killed may still commit in
+// PostgreSQL a moment after the kill.
+func (c *cluster) eventsAfterKill(killed string) map[string]int {
+	c.t.Helper()
+	prev, _ := c.eventsByWorker()
+	for {
+		time.Sleep(500 * time.Millisecond)
+		cur, _ := c.eventsByWorker()
+		if cur[killed] == prev[killed] {
+			return cur
+		}
+		prev = cur
+	}
+}
+
 func (c *cluster) requireEffectsOnce() map[string]int {
 	c.t.Helper()
 	perOp := map[string]int{}

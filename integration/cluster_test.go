@@ -39,7 +39,7 @@ func TestSeparateProcessesSurviveWorkerKill(t *testing.T) {
 			require.Less(t, live, 396, "the campaign finished before the kill; it is too small for this test")
 			c.workers["worker-a"].kill()
 			killedAt = time.Now()
-			before, _ = c.eventsByWorker() // after the kill: worker-a may have written between the count above and its death
+			before = c.eventsAfterKill("worker-a") // worker-a may have written between the count above and its death
 			liveAtKill = live
 			break
 		}

@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -33,6 +34,7 @@ import (
 	"github.com/rollin-efa/rollin/starter"
 	"github.com/rollin-efa/rollin/store"
 	"github.com/rollin-efa/rollin/store/storetest"
+	"github.com/rollin-efa/rollin/systems/fitconnect"
 	"github.com/rollin-efa/rollin/systems/municipality"
 	"github.com/rollin-efa/rollin/systems/provider"
 	"github.com/rollin-efa/rollin/systems/simulator"
@@ -151,13 +153,14 @@ func newHarnessWith(t *testing.T, municipalityARS string, simCfg simulator.Confi
 		h.sims[kind] = s
 	}
 	hc := &http.Client{Timeout: o.callTimeout}
+	fc := h.startFitConnect(simCfg, hc)
 	pc, err := provider.New(h.sims[simulator.Provider].URL, hc)
 	require.NoError(t, err)
 	sc, err := state.New(h.sims[simulator.State].URL, hc)
 	require.NoError(t, err)
 	mc, err := municipality.New(h.sims[simulator.Municipality].URL, hc)
 	require.NoError(t, err)
-	h.acts = &activities.Activities{Store: st, Provider: pc, State: sc, Municipality: mc, TestPoll: 20 * time.Millisecond}
+	h.acts = &activities.Activities{Store: st, Provider: pc, State: sc, Municipality: mc, FitConnect: fc, TestPoll: 20 * time.Millisecond}
 
 	ts := sharedTemporal()
 	h.client = ts.NewClientWithOptions(client.Options{Logger: logging.Temporal(h.log)})
@@ -230,17 +233,22 @@ func (h *harness) status(role, ars, service string) domain.RunStatus {
 	return decode[domain.RunStatus](h.t, out)
 }
 
-// waitFor polls the run's status until cond holds, failing after 30 s.
+// waitFor polls the run's status until cond holds, failing after 30 s. A run not there
+// yet (404: a campaign starts its runs in the background) is waited for too.
 func (h *harness) waitFor(ars, service string, what string, cond func(domain.RunStatus) bool) domain.RunStatus {
 	h.t.Helper()
 	deadline := time.Now().Add(30 * time.Second)
 	var st domain.RunStatus
-	for time.Now().Before(deadline) {
-		st = h.status(h.reader, ars, service)
+	for ; time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		code, out := h.call(h.reader, http.MethodGet, "/api/v1/rollins/"+ars+"/"+service, nil)
+		if code == http.StatusNotFound {
+			continue
+		}
+		require.Equal(h.t, http.StatusOK, code, out)
+		st = decode[domain.RunStatus](h.t, out)
 		if cond(st) {
 			return st
 		}
-		time.Sleep(20 * time.Millisecond)
 	}
 	h.t.Fatalf("run %s/%s never got %s; last status: %+v", ars, service, what, st)
 	return st
@@ -289,9 +297,71 @@ func decode[T any](t *testing.T, v any) T {
 // connection is a valid questionnaire for the Gewerbe service over FIT-Connect.
 func connection() map[string]any {
 	return map[string]any{
-		"contact_email": "gewerbe@kommune.example", "fachverfahren": "OK.GEWERBE", "transport": "fit-connect",
+		"contact_email": "gewerbe@kommune.example", "contact_address": "Rathausplatz 1, 52525 Heinsberg", "fachverfahren": "OK.GEWERBE", "transport": "fit-connect",
 		"org_unit_id": "OE-4711", "payment_account": "DE89 3704 0044 0532 0130 00",
 	}
+}
+
+// The receiving systems' encryption certificate, made once per test binary: a 4096-bit
+// key takes seconds.
+var (
+	fitConnectCertOnce sync.Once
+	fitConnectCert     []byte
+	fitConnectCertErr  error
+)
+
+// encryptionCert returns a self-signed 4096-bit encryption certificate (PEM).
+func encryptionCert(t *testing.T) []byte {
+	t.Helper()
+	fitConnectCertOnce.Do(func() {
+		fitConnectCert, _, fitConnectCertErr = fitconnect.SelfSignedCertificate("Rollin integration test receiving system", fitconnect.MinRSABits)
+	})
+	require.NoError(t, fitConnectCertErr)
+	return fitConnectCert
+}
+
+// startFitConnect starts the harness's FIT-Connect simulator with one API client, which
+// serves every municipality, and returns the activities' view of it.
+func (h *harness) startFitConnect(simCfg simulator.Config, hc *http.Client) *activities.FitConnect {
+	h.t.Helper()
+	const clientID, clientSecret = "harness-subscriber", "harness-client-secret-0123456789"
+	srv, _, err := simulator.StartFitConnect(simCfg, simulator.FitConnectConfig{Clients: map[string]string{clientID: clientSecret}}, "")
+	require.NoError(h.t, err)
+	h.t.Cleanup(func() { _ = srv.Close() })
+	h.sims[simulator.FitConnectKind] = srv
+	key, err := fitconnect.ParseEncryptionKey(encryptionCert(h.t))
+	require.NoError(h.t, err)
+	ts, err := fitconnect.NewTokenSource(fitconnect.Credentials{TokenURL: srv.URL + "/token", ClientID: clientID, ClientSecret: clientSecret, HTTPClient: hc})
+	require.NoError(h.t, err)
+	cl, err := fitconnect.New(srv.URL, ts, hc)
+	require.NoError(h.t, err)
+	return &activities.FitConnect{MetadataVersions: []string{"1.2.0"}, Subscribers: fitconnect.Subscribers{{
+		Client: cl, EncryptionKey: key, CallbackURL: "https://fachverfahren.example/fit-connect/callback",
+		CallbackSecret: "harness-callback-secret-0123456789abcdef",
+	}}}
+}
+
+// destination returns the one FIT-Connect destination that serves service in the
+// municipality ars, as the FIT-Connect simulator holds it, and checks that it carries
+// what the destination step writes: the service for exactly that area, the receiving
+// system's key and the callback.
+func (h *harness) destination(ars, service string) fitconnect.Destination {
+	h.t.Helper()
+	sub := h.acts.FitConnect.Subscribers[0]
+	all, err := sub.Client.List(h.t.Context())
+	require.NoError(h.t, err)
+	var found []fitconnect.Destination
+	for _, d := range all {
+		if len(d.Services) == 1 && d.Services[0].LeikaKey == service && slices.Equal(d.Services[0].Areas, []string{ars}) {
+			found = append(found, d)
+		}
+	}
+	require.Len(h.t, found, 1, "destinations for %s in %s", service, ars)
+	d := found[0]
+	require.Equal(h.t, sub.EncryptionKey.Kid, d.EncryptionKey.Kid)
+	require.Equal(h.t, sub.CallbackURL, d.CallbackURL)
+	require.NotEmpty(h.t, d.Services[0].SubmissionSchemas)
+	return d
 }
 
 // requireExactlyOnce checks that the simulators applied every side effect once.

@@ -134,7 +134,7 @@ func TestWorkerReplacedMidRun(t *testing.T) {
 	}
 	h.mustAct("pm", ars, wohngeld, workflows.ActionCountersignAgreement, nil)
 	h.waitForAction(ars, wohngeld, workflows.ActionSubmitConnectionData)
-	conn := map[string]any{"contact_email": "wohngeld@stadt-koeln.example", "fachverfahren": "OK.SOZIUS", "transport": "fit-connect", "org_unit_id": "OE-0815"}
+	conn := map[string]any{"contact_email": "wohngeld@stadt-koeln.example", "contact_address": "Willy-Brandt-Platz 2, 50679 Köln", "fachverfahren": "OK.SOZIUS", "transport": "fit-connect", "org_unit_id": "OE-0815"}
 	h.mustAct("municipality", ars, wohngeld, workflows.ActionSubmitConnectionData, map[string]any{"data": conn})
 
 	// The connection calls are now running; replace the worker in the middle of them.
@@ -168,7 +168,7 @@ func TestWorkerStopLetsRunningCallsFinish(t *testing.T) {
 	}
 	h.mustAct("pm", ars, wohngeld, workflows.ActionCountersignAgreement, nil)
 	h.waitForAction(ars, wohngeld, workflows.ActionSubmitConnectionData)
-	conn := map[string]any{"contact_email": "wohngeld@oberhausen.example", "fachverfahren": "OK.SOZIUS", "transport": "fit-connect", "org_unit_id": "OE-0815"}
+	conn := map[string]any{"contact_email": "wohngeld@oberhausen.example", "contact_address": "Schwartzstraße 72, 46045 Oberhausen", "fachverfahren": "OK.SOZIUS", "transport": "fit-connect", "org_unit_id": "OE-0815"}
 	h.mustAct("municipality", ars, wohngeld, workflows.ActionSubmitConnectionData, map[string]any{"data": conn})
 
 	// The connection calls now run one after the other, 400 ms each. Stop the worker
@@ -203,11 +203,11 @@ func inFlight(h *harness) int {
 }
 
 // mutatingRequests counts the requests of a simulator that may apply an effect (all but
-// GETs), failed and repeated ones included.
+// GETs and FIT-Connect's token requests), failed and repeated ones included.
 func mutatingRequests(c simulator.Counters) int {
 	n := 0
 	for req, k := range c.Requests {
-		if !strings.HasPrefix(req, http.MethodGet+" ") {
+		if !strings.HasPrefix(req, http.MethodGet+" ") && !strings.HasSuffix(req, " /token") {
 			n += k
 		}
 	}

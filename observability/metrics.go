@@ -36,6 +36,7 @@ const (
 	SystemProvider     = "provider"
 	SystemState        = "state"
 	SystemMunicipality = "municipality"
+	SystemFitConnect   = "fit-connect"
 )
 
 // stepBuckets span an automatic step of a second to a human step that waits for weeks.

@@ -51,6 +51,7 @@ func service(key domain.ServiceKey) domain.Service {
 		Lands:               []string{"05", "09"},
 		ActivationDates:     []time.Time{ts(0), ts(60 * 24 * 90)},
 		Costs:               "1.500 EUR einmalig",
+		SubmissionSchemas:   []domain.SubmissionSchema{{SchemaURI: "urn:test:schema:" + string(key), MimeType: "application/json"}},
 		Contacts:            []domain.Contact{{Role: "Projektleitung", Name: "Projektbüro", Email: "pb@example.org"}},
 	}
 }

@@ -94,7 +94,7 @@ func (s *Store) ImportServices(ctx context.Context, svcs []domain.Service) (Impo
 				string(svc.Key), svc.Name, svc.Provider, nonNil(svc.Fachverfahren),
 				transportStrings(svc.Transports), svc.PaymentRequired, svc.UserAccountRequired,
 				svc.DPARequired, nonNil(svc.Lands), nonNil(svc.ActivationDates), svc.Costs,
-				nonNil(svc.Contacts), string(svc.Organisation))
+				nonNil(svc.Contacts), string(svc.Organisation), nonNil(svc.SubmissionSchemas))
 		}
 		br := tx.SendBatch(ctx, batch)
 		for _, svc := range svcs {

@@ -26,7 +26,8 @@ func dropDatabaseSQL(name string) string {
 // ---- services (catalogue) -------------------------------------------------------------
 
 const serviceColumns = `key, name, provider, fachverfahren, transports, payment_required,
-	user_account_required, dpa_required, lands, activation_dates, costs, contacts, organisation`
+	user_account_required, dpa_required, lands, activation_dates, costs, contacts, organisation,
+	submission_schemas`
 
 const serviceSQL = `SELECT ` + serviceColumns + ` FROM services WHERE key = $1`
 
@@ -266,7 +267,7 @@ GROUP BY 1, 2`
 // freshly inserted row). No row back means the stored Steckbrief was identical.
 const importServiceSQL = `
 INSERT INTO services AS s (` + serviceColumns + `, updated_at)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, now())
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, now())
 ON CONFLICT (key) DO UPDATE SET
 	name                  = EXCLUDED.name,
 	provider              = EXCLUDED.provider,
@@ -280,15 +281,16 @@ ON CONFLICT (key) DO UPDATE SET
 	costs                 = EXCLUDED.costs,
 	contacts              = EXCLUDED.contacts,
 	organisation          = EXCLUDED.organisation,
+	submission_schemas    = EXCLUDED.submission_schemas,
 	updated_at            = now()
 WHERE (s.name, s.provider, s.fachverfahren, s.transports, s.payment_required,
 		s.user_account_required, s.dpa_required, s.lands, s.activation_dates, s.costs, s.contacts,
-		s.organisation)
+		s.organisation, s.submission_schemas)
 	IS DISTINCT FROM
 	(EXCLUDED.name, EXCLUDED.provider, EXCLUDED.fachverfahren, EXCLUDED.transports,
 		EXCLUDED.payment_required, EXCLUDED.user_account_required, EXCLUDED.dpa_required,
 		EXCLUDED.lands, EXCLUDED.activation_dates, EXCLUDED.costs, EXCLUDED.contacts,
-		EXCLUDED.organisation)
+		EXCLUDED.organisation, EXCLUDED.submission_schemas)
 RETURNING (xmax = 0) AS inserted`
 
 // mergeKreiseSQL upserts the Kreise given as parallel arrays in one statement, touching a

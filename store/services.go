@@ -57,12 +57,15 @@ func scanService(row pgx.Row) (domain.Service, error) {
 	)
 	err := row.Scan(&key, &svc.Name, &svc.Provider, &svc.Fachverfahren, &transports,
 		&svc.PaymentRequired, &svc.UserAccountRequired, &svc.DPARequired, &svc.Lands,
-		&dates, &svc.Costs, &svc.Contacts, &svc.Organisation)
+		&dates, &svc.Costs, &svc.Contacts, &svc.Organisation, &svc.SubmissionSchemas)
 	if err != nil {
 		return domain.Service{}, err
 	}
 	svc.Key = domain.ServiceKey(key)
 	svc.Transports = toTransports(transports)
+	if len(svc.SubmissionSchemas) == 0 {
+		svc.SubmissionSchemas = nil // none, as the Steckbrief without the field decodes
+	}
 	for _, d := range dates {
 		svc.ActivationDates = append(svc.ActivationDates, d.UTC())
 	}

@@ -76,9 +76,12 @@ const (
 
 // ConnectionData is the municipality's connection questionnaire, as structured data.
 type ConnectionData struct {
-	ContactEmail  string           `json:"contact_email"`
-	Fachverfahren string           `json:"fachverfahren"`
-	Transport     domain.Transport `json:"transport"`
+	ContactEmail string `json:"contact_email"`
+	// ContactAddress is the receiving authority's postal address, required for FIT-Connect:
+	// the destination publishes it as its contact.
+	ContactAddress string           `json:"contact_address,omitempty"`
+	Fachverfahren  string           `json:"fachverfahren"`
+	Transport      domain.Transport `json:"transport"`
 	// OrgUnitID is the Organisationseinheit in the Land's editorial system (PVOG link).
 	OrgUnitID string `json:"org_unit_id"`
 	// DVDVKey is the DVDV organisation key, required for XTA/OSCI.
@@ -112,6 +115,9 @@ func ParseConnectionData(raw json.RawMessage, rc RunContext) (ConnectionData, er
 	}
 	if usable := usableTransports(svc, rc.Municipality); !slices.Contains(usable, c.Transport) {
 		return c, fmt.Errorf("data.transport %q: the municipality's profile receives by %s only", c.Transport, joinTransports(usable))
+	}
+	if c.Transport == domain.TransportFITConnect && strings.TrimSpace(c.ContactAddress) == "" {
+		return c, fmt.Errorf("data.contact_address: required for fit-connect (the receiving authority's postal address, published in its destination)")
 	}
 	if c.Transport == domain.TransportXTA && !dvdvKey.MatchString(strings.ToLower(c.DVDVKey)) {
 		return c, fmt.Errorf("data.dvdv_key %q: XTA/OSCI needs the DVDV organisation key (3 letters and 12 digits)", c.DVDVKey)

@@ -27,7 +27,8 @@ var (
 		PaymentRequired: true, Lands: []string{"05", "09"},
 	}
 	goodConnection = ConnectionData{
-		ContactEmail: "gewerbe@stadt-muenster.example", Fachverfahren: "OK.GEWERBE", OrgUnitID: "OE-4711",
+		ContactEmail: "gewerbe@stadt-muenster.example", ContactAddress: "Klemensstraße 10, 48143 Münster",
+		Fachverfahren: "OK.GEWERBE", OrgUnitID: "OE-4711",
 		Transport: domain.TransportFITConnect, PaymentAccount: "DE89 3704 0044 0532 0130 00",
 	}
 )
@@ -461,6 +462,9 @@ func TestRollInRejectsWrongActions(t *testing.T) {
 	noOE := goodConnection
 	noOE.OrgUnitID = ""
 	r6 := b.act(4*time.Hour+34*time.Minute, ActionSubmitConnectionData, ActionInput{Role: domain.RoleMunicipality, Data: data(t, noOE)})
+	noAddress := goodConnection
+	noAddress.ContactAddress = " "
+	r7 := b.act(4*time.Hour+35*time.Minute, ActionSubmitConnectionData, ActionInput{Role: domain.RoleMunicipality, Data: data(t, noAddress)})
 	r5 := b.act(5*time.Hour+30*time.Minute, ActionConfirmTest, ActionInput{Role: domain.RoleMunicipality, Data: json.RawMessage(`{"received":false}`)})
 	st := b.run()
 
@@ -480,6 +484,7 @@ func TestRollInRejectsWrongActions(t *testing.T) {
 		"unknown field":      {r4, ErrTypeInvalidData, "unknown field"},
 		"note missing":       {r5, ErrTypeInvalidData, "data.note: required"},
 		"no org unit":        {r6, ErrTypeInvalidData, "data.org_unit_id: required"},
+		"no address":         {r7, ErrTypeInvalidData, "data.contact_address: required for fit-connect"},
 	} {
 		require.Error(t, tc.out.rejected, name)
 		var app *temporal.ApplicationError

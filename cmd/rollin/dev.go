@@ -135,6 +135,7 @@ func printBanner(cmd *cobra.Command, addr, temporalAddr string, cfg config.Confi
 	fmt.Fprintf(out, "\nRollin dev is running.\n\n  API:        %s/api/v1  (health: /healthz, /readyz; metrics: /metrics)\n", base)
 	fmt.Fprintf(out, "  Temporal:   %s, namespace %s, task queue %s\n", temporalAddr, cfg.Temporal.Namespace, cfg.Temporal.TaskQueue)
 	fmt.Fprintf(out, "  Systems:    provider %s, state %s, municipality %s\n", cfg.Systems.ProviderURL, cfg.Systems.StateURL, cfg.Systems.MunicipalityURL)
+	fmt.Fprintf(out, "  FIT-Connect: Submission API %s, %d subscriber(s)\n", cfg.FitConnect.SubmissionURL, len(cfg.FitConnect.Subscribers))
 	if ap := cfg.Simulators.Autopilot; autopilot {
 		fmt.Fprintf(out, "  Autopilot:  on: the municipality simulator signs, answers and confirms after %s (test not received: %.0f%%)\n", ap.Delay, 100*ap.TestFailureRate)
 	}

@@ -135,16 +135,19 @@ func temporalCommand() *cobra.Command {
 		})
 }
 
-// simulatorsCommand serves the three simulated systems for workers in other processes,
-// and with --autopilot plays every human step through the starter, for which it needs
-// temporal.address and database.url like rollin serve.
+// simulatorsCommand serves the simulated systems (provider, state, municipality and
+// FIT-Connect) for workers in other processes, and with --autopilot plays every human step
+// through the starter, for which it needs temporal.address and database.url like rollin
+// serve.
 func simulatorsCommand() *cobra.Command {
-	cmd := processCommand("simulators", "Serve the provider, state and municipality simulators (at simulators.*_addr), optionally on autopilot",
+	cmd := processCommand("simulators", "Serve the provider, state, municipality and FIT-Connect simulators (at simulators.*_addr), optionally on autopilot",
 		func(cmd *cobra.Command, cfg config.Config, log *zap.Logger) error {
 			ctx, stop := signalContext()
 			defer stop()
-			// Serve all three here: systems.*_url are for the workers, not for this process.
+			// Serve them all here: systems.*_url and fitconnect.*_url are for the workers,
+			// not for this process. The FIT-Connect simulator admits fitconnect.subscribers.
 			cfg.Systems = config.Systems{Timeout: cfg.Systems.Timeout}
+			cfg.FitConnect.SubmissionURL, cfg.FitConnect.TokenURL = "", ""
 			sims, err := devsim.Start(&cfg)
 			if err != nil {
 				return err
@@ -170,8 +173,9 @@ func simulatorsCommand() *cobra.Command {
 			}
 			out := cmd.OutOrStdout()
 			fmt.Fprintf(out, "Simulators running (autopilot: %t). Point the workers at them:\n", cfg.Simulators.Autopilot.Enabled)
-			fmt.Fprintf(out, "  systems.provider_url:     %s\n  systems.state_url:        %s\n  systems.municipality_url: %s\n",
+			fmt.Fprintf(out, "  systems.provider_url:      %s\n  systems.state_url:         %s\n  systems.municipality_url:  %s\n",
 				cfg.Systems.ProviderURL, cfg.Systems.StateURL, cfg.Systems.MunicipalityURL)
+			fmt.Fprintf(out, "  fitconnect.submission_url: %s\n  fitconnect.token_url:      %s\n", cfg.FitConnect.SubmissionURL, cfg.FitConnect.TokenURL)
 			<-ctx.Done()
 			return nil
 		})

@@ -1,15 +1,13 @@
 // Package municipality is the typed client of a municipality's (Kommune's) side of a
-// roll-in: its receiving address (a FIT-Connect destination), the agreements it signs
-// with its Kommunalvertreter, and the notifications sent to its staff or to the project
-// manager.
+// roll-in: the agreements it signs with its Kommunalvertreter and the notifications sent
+// to its staff or to the project manager. Its receiving address (a FIT-Connect
+// destination) is managed through package fitconnect.
 package municipality
 
 import (
 	"context"
-	"errors"
 	"net/http"
 
-	"github.com/rollin-efa/rollin/domain"
 	"github.com/rollin-efa/rollin/systems"
 )
 
@@ -50,77 +48,6 @@ func New(baseURL string, hc *http.Client) (*Client, error) {
 		return nil, err
 	}
 	return &Client{c: c}, nil
-}
-
-// DestinationRequest is what Rollin knows of the municipality's receiving address for
-// one service. CallbackURL is optional.
-type DestinationRequest struct {
-	ARS          string
-	ServiceKey   string
-	Name         string
-	ContactEmail string
-	CallbackURL  string
-}
-
-// Destination is the municipality's FIT-Connect destination (Zustellpunkt).
-type Destination struct {
-	ID string `json:"destinationId"`
-}
-
-// destinationBody is the subset of FIT-Connect's destination that Rollin fills in, with
-// FIT-Connect's field names, so that the same request can go to the Submission API's
-// destination management.
-type destinationBody struct {
-	Name     string               `json:"name"`
-	Contact  destinationContact   `json:"contact"`
-	Callback *destinationCallback `json:"callback,omitempty"`
-	Services []destinationService `json:"services"`
-}
-
-type destinationContact struct {
-	Email string `json:"email"`
-}
-
-type destinationCallback struct {
-	URL string `json:"url"`
-}
-
-type destinationService struct {
-	Identifier string   `json:"identifier"`
-	Regions    []string `json:"regions"`
-}
-
-// EnsureDestination creates the municipality's destination for the service and its area.
-// A repeated call with the same idemKey returns the destination of the first call.
-func (c *Client) EnsureDestination(ctx context.Context, idemKey string, r DestinationRequest) (Destination, error) {
-	const op = "ensure destination"
-	body := destinationBody{
-		Name:    r.Name,
-		Contact: destinationContact{Email: r.ContactEmail},
-		Services: []destinationService{{
-			Identifier: domain.ServiceURNPrefix + r.ServiceKey,
-			Regions:    []string{domain.AreaURNPrefix + r.ARS},
-		}},
-	}
-	if r.CallbackURL != "" {
-		body.Callback = &destinationCallback{URL: r.CallbackURL}
-	}
-	var d Destination
-	err := c.c.Do(ctx, systems.Request{
-		Op:             op,
-		Method:         http.MethodPost,
-		Path:           "/v1/destinations",
-		IdempotencyKey: idemKey,
-		Body:           body,
-	}, &d)
-	if err != nil {
-		return Destination{}, err
-	}
-	if d.ID == "" {
-		return Destination{}, &systems.Error{System: System, Op: op, Status: http.StatusOK,
-			Err: errors.New("response carries no destinationId")}
-	}
-	return d, nil
 }
 
 // AgreementRequest files a signed agreement. ServiceKey is ignored for the framework

@@ -18,11 +18,6 @@ const (
 	service = "99050012104000"
 )
 
-var destReq = municipality.DestinationRequest{
-	ARS: ars, ServiceKey: service, Name: "Stadt Münster – Bürgeramt",
-	ContactEmail: "efa@stadt-muenster.de", CallbackURL: "https://fv.stadt-muenster.de/fit-connect/callback",
-}
-
 func setup(t *testing.T, cfg simulator.Config, hc *http.Client) (*municipality.Client, *simulator.Server) {
 	t.Helper()
 	srv, err := simulator.Start(simulator.Municipality, cfg, "")
@@ -41,53 +36,6 @@ func requireSystemError(t *testing.T, err error, status int, retryable bool) *sy
 	require.Equal(t, status, e.Status, "error: %v", err)
 	require.Equal(t, retryable, systems.IsRetryable(err), "error: %v", err)
 	return e
-}
-
-func TestEnsureDestination(t *testing.T) {
-	t.Parallel()
-	c, srv := setup(t, simulator.Config{}, nil)
-
-	first, err := c.EnsureDestination(t.Context(), "dest", destReq)
-	require.NoError(t, err)
-	require.NotEmpty(t, first.ID)
-	again, err := c.EnsureDestination(t.Context(), "dest", destReq)
-	require.NoError(t, err)
-	require.Equal(t, first, again)
-
-	noCallback := destReq
-	noCallback.CallbackURL = ""
-	_, err = c.EnsureDestination(t.Context(), "dest", noCallback)
-	e := requireSystemError(t, err, 422, false)
-	require.Contains(t, e.Problem.Detail, "Idempotency-Key", "same key, different request")
-
-	require.Equal(t, map[string]int{"create-destination " + ars + "/" + service: 1}, srv.Sim.Counters().Effects)
-}
-
-func TestEnsureDestinationValidation(t *testing.T) {
-	t.Parallel()
-	tests := []struct {
-		name      string
-		mutate    func(*municipality.DestinationRequest)
-		wantField string
-	}{
-		{"name", func(r *municipality.DestinationRequest) { r.Name = "" }, "name"},
-		{"email", func(r *municipality.DestinationRequest) { r.ContactEmail = "buergeramt" }, "contact.email"},
-		{"callback", func(r *municipality.DestinationRequest) { r.CallbackURL = "fv.local/cb" }, "callback.url"},
-		{"service key", func(r *municipality.DestinationRequest) { r.ServiceKey = "9905" }, "services.identifier"},
-		{"ARS", func(r *municipality.DestinationRequest) { r.ARS = "05515000" }, "services.regions"},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			t.Parallel()
-			c, srv := setup(t, simulator.Config{}, nil)
-			r := destReq
-			tt.mutate(&r)
-			_, err := c.EnsureDestination(t.Context(), "dest", r)
-			e := requireSystemError(t, err, 422, false)
-			require.Contains(t, e.Problem.Detail, tt.wantField)
-			require.Empty(t, srv.Sim.Counters().Effects)
-		})
-	}
 }
 
 func TestFileAgreement(t *testing.T) {
@@ -144,9 +92,11 @@ func TestNotify(t *testing.T) {
 func TestTimeoutIsRetryable(t *testing.T) {
 	t.Parallel()
 	c, srv := setup(t, simulator.Config{Latency: 200 * time.Millisecond}, &http.Client{Timeout: 30 * time.Millisecond})
-	_, err := c.EnsureDestination(t.Context(), "dest", destReq)
+	framework := municipality.AgreementRequest{ARS: ars, Kind: municipality.AgreementFramework,
+		SignedBy: "Oberbürgermeister", CountersignedBy: "d-NRW"}
+	err := c.FileAgreement(t.Context(), "framework", framework)
 	requireSystemError(t, err, 0, true)
-	require.Eventually(t, func() bool { return srv.Sim.Counters().Requests["POST /v1/destinations"] == 1 },
+	require.Eventually(t, func() bool { return srv.Sim.Counters().Requests["POST /v1/agreements"] == 1 },
 		5*time.Second, 10*time.Millisecond)
 }
 

@@ -521,6 +521,7 @@ func (a *Autopilot) finish(act AutopilotAction, o outcome, err error) {
 // Rollin's connection data.
 type autopilotQuestionnaire struct {
 	ContactEmail   string           `json:"contact_email"`
+	ContactAddress string           `json:"contact_address,omitempty"`
 	Fachverfahren  string           `json:"fachverfahren"`
 	Transport      domain.Transport `json:"transport"`
 	OrgUnitID      string           `json:"org_unit_id"`
@@ -548,6 +549,9 @@ func autopilotConnectionData(ars string, svc domain.Service) (autopilotQuestionn
 	}
 	if svc.Supports(domain.TransportFITConnect) {
 		c.Transport = domain.TransportFITConnect
+	}
+	if c.Transport == domain.TransportFITConnect {
+		c.ContactAddress = "Rathaus, Marktplatz 1, " + ars
 	}
 	if c.Transport == domain.TransportXTA {
 		c.DVDVKey = "dvd:" + ars

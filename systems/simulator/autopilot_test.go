@@ -215,6 +215,7 @@ func TestAutopilotLostAnswerActsOnce(t *testing.T) {
 // connectionData mirrors Rollin's questionnaire, decoded strictly.
 type connectionData struct {
 	ContactEmail   string `json:"contact_email"`
+	ContactAddress string `json:"contact_address"`
 	Fachverfahren  string `json:"fachverfahren"`
 	Transport      string `json:"transport"`
 	OrgUnitID      string `json:"org_unit_id"`
@@ -287,6 +288,11 @@ func TestAutopilotConnectionData(t *testing.T) {
 		require.True(t, tt.svc.Compatible(cd.Fachverfahren), name)
 		require.Equal(t, tt.wantTransport, cd.Transport, name)
 		require.True(t, tt.svc.Supports(domain.Transport(cd.Transport)), name)
+		if cd.Transport == "fit-connect" {
+			require.NotEmpty(t, cd.ContactAddress, "%s: a FIT-Connect destination publishes the address", name)
+		} else {
+			require.NotContains(t, string(raw), "contact_address", name)
+		}
 		if cd.Transport == "xta" {
 			require.Regexp(t, dvdvKey, cd.DVDVKey, name)
 		} else {

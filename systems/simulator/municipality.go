@@ -1,33 +1,8 @@
 package simulator
 
-import (
-	"net/http"
-	"strings"
+import "net/http"
 
-	"github.com/rollin-efa/rollin/domain"
-)
-
-// Wire and state types of the municipality simulator. The destination follows the
-// subset of FIT-Connect's destination that Rollin sends.
-
-type destinationIn struct {
-	Name    string `json:"name"`
-	Contact struct {
-		Email string `json:"email"`
-	} `json:"contact"`
-	Callback *struct {
-		URL string `json:"url"`
-	} `json:"callback,omitempty"`
-	Services []struct {
-		Identifier string   `json:"identifier"`
-		Regions    []string `json:"regions"`
-	} `json:"services"`
-}
-
-type destination struct {
-	DestinationID string `json:"destinationId"`
-	Status        string `json:"status"`
-}
+// Wire types of the municipality simulator.
 
 type agreementIn struct {
 	ARS             string `json:"ars"`
@@ -46,61 +21,6 @@ type notificationIn struct {
 	Body       string `json:"body"`
 	Action     string `json:"action,omitempty"`
 	Step       string `json:"step,omitempty"`
-}
-
-func (s *Sim) createDestination(_ *http.Request, body []byte) reply {
-	var in destinationIn
-	if rep, ok := decodeBody(body, &in); !ok {
-		return rep
-	}
-	msg := firstInvalid(required("name", in.Name), required("contact.email", in.Contact.Email))
-	if msg == "" && !strings.Contains(in.Contact.Email, "@") {
-		msg = "contact.email: want an e-mail address, got " + quote(in.Contact.Email)
-	}
-	if msg == "" && in.Callback != nil {
-		msg = checkURL("callback.url", in.Callback.URL)
-	}
-	if msg == "" && len(in.Services) == 0 {
-		msg = "services: at least one service is required"
-	}
-	var subjects []string
-	for _, svc := range in.Services {
-		if msg != "" {
-			break
-		}
-		key, ok := strings.CutPrefix(svc.Identifier, domain.ServiceURNPrefix)
-		if !ok {
-			msg = "services.identifier: want " + domain.ServiceURNPrefix + "<Leistungsschlüssel>, got " + quote(svc.Identifier)
-			break
-		}
-		if msg = checkServiceKey("services.identifier", key); msg != "" {
-			break
-		}
-		if len(svc.Regions) == 0 {
-			msg = "services.regions: at least one region is required"
-			break
-		}
-		for _, region := range svc.Regions {
-			ars, ok := strings.CutPrefix(region, domain.AreaURNPrefix)
-			if !ok {
-				msg = "services.regions: want " + domain.AreaURNPrefix + "<ARS>, got " + quote(region)
-				break
-			}
-			if msg = checkARS("services.regions", ars); msg != "" {
-				break
-			}
-			subjects = append(subjects, ars+"/"+key)
-		}
-	}
-	if msg != "" {
-		return invalid(msg)
-	}
-	d := &destination{DestinationID: s.newID(), Status: "active"}
-	s.destinations[d.DestinationID] = d
-	for _, subj := range subjects {
-		s.effect("create-destination", subj)
-	}
-	return reply{status: http.StatusCreated, body: d}
 }
 
 func (s *Sim) fileAgreement(_ *http.Request, body []byte) reply {

@@ -99,10 +99,10 @@ type Counters struct {
 	// subject, not by idempotency key, e.g. "create-tenant 055150000000/99050012104000".
 	// Exactly-once means every value is 1. The operations are create-tenant,
 	// send-test-submission, switch-to-production (provider); create-portal-link,
-	// activate-portal-link, confirm-dvdv, configure-payment (state); create-destination,
-	// file-agreement <kind> (subject just the ARS for framework), notify <recipient>
-	// <kind> [<step>] (municipality; the step where the notification names one, so the
-	// waiting notices of different steps are different effects).
+	// activate-portal-link, confirm-dvdv, configure-payment (state); file-agreement
+	// <kind> (subject just the ARS for framework), notify <recipient> <kind> [<step>]
+	// (municipality; the step where the notification names one, so the waiting notices
+	// of different steps are different effects).
 	Effects map[string]int `json:"effects"`
 	// Keys is the number of distinct idempotency keys seen.
 	Keys int `json:"keys"`
@@ -132,12 +132,11 @@ type Sim struct {
 	effects    map[string]int
 	seq        int
 
-	tenants      map[string]*tenant
-	submissions  map[string]*submission
-	links        map[string]*link
-	routing      map[routeKey]*routeEntry
-	destinations map[string]*destination
-	autopilot    *Autopilot
+	tenants     map[string]*tenant
+	submissions map[string]*submission
+	links       map[string]*link
+	routing     map[routeKey]*routeEntry
+	autopilot   *Autopilot
 }
 
 // stored is the answer kept for an idempotency key and the fingerprint of the request
@@ -172,7 +171,6 @@ func New(kind Kind, cfg Config) *Sim {
 		s.route("POST /epay/v1/configurations", true, s.configurePayment)
 	case Municipality:
 		s.idNS = 3
-		s.route("POST /v1/destinations", true, s.createDestination)
 		s.route("POST /v1/agreements", true, s.fileAgreement)
 		s.route("POST /v1/notifications", true, s.notify)
 	}
@@ -193,21 +191,20 @@ func newSim(kind Kind, cfg Config) *Sim {
 	cfg.RoutingLag = max(cfg.RoutingLag, 0)
 
 	s := &Sim{
-		kind:         kind,
-		cfg:          cfg,
-		mux:          http.NewServeMux(),
-		quit:         make(chan struct{}),
-		rng:          rand.New(rand.NewPCG(uint64(cfg.Seed), 0x5eed)), // #nosec G115 G404 -- reproducible from Seed (crypto/rand cannot be), guards nothing; uint64 reinterprets the seed's bits
-		rejections:   map[string]systems.Problem{},
-		idem:         map[string]stored{},
-		keys:         map[string]struct{}{},
-		requests:     map[string]int{},
-		effects:      map[string]int{},
-		tenants:      map[string]*tenant{},
-		submissions:  map[string]*submission{},
-		links:        map[string]*link{},
-		routing:      map[routeKey]*routeEntry{},
-		destinations: map[string]*destination{},
+		kind:        kind,
+		cfg:         cfg,
+		mux:         http.NewServeMux(),
+		quit:        make(chan struct{}),
+		rng:         rand.New(rand.NewPCG(uint64(cfg.Seed), 0x5eed)), // #nosec G115 G404 -- reproducible from Seed (crypto/rand cannot be), guards nothing; uint64 reinterprets the seed's bits
+		rejections:  map[string]systems.Problem{},
+		idem:        map[string]stored{},
+		keys:        map[string]struct{}{},
+		requests:    map[string]int{},
+		effects:     map[string]int{},
+		tenants:     map[string]*tenant{},
+		submissions: map[string]*submission{},
+		links:       map[string]*link{},
+		routing:     map[routeKey]*routeEntry{},
 	}
 	s.mux.HandleFunc("GET /_sim/counters", s.getCounters)
 	s.mux.HandleFunc("GET /_sim/faults", s.getFaults)

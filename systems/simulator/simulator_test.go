@@ -172,9 +172,9 @@ func TestValidationProblemsNameTheField(t *testing.T) {
 			`{"ars":"055150000000","serviceKey":"99050012104000","orgKey":"dvdv:1"}`, 422, "orgKey"},
 		{"agreement kind", simulator.Municipality, "/v1/agreements",
 			`{"ars":"055150000000","kind":"lease","signedBy":"a","countersignedBy":"b"}`, 422, "kind"},
-		{"destination region", simulator.Municipality, "/v1/destinations",
-			`{"name":"x","contact":{"email":"a@b.de"},"services":[{"identifier":"urn:de:fim:leika:leistung:99050012104000","regions":["05515"]}]}`,
-			422, "services.regions"},
+		{"notification ars", simulator.Municipality, "/v1/notifications",
+			`{"ars":"05515","serviceKey":"99050012104000","recipient":"municipality","kind":"reminder","subject":"s","body":"b"}`,
+			422, "ars"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
