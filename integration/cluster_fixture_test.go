@@ -30,6 +30,9 @@ type cluster struct {
 	dbURL   string
 	db      *pgx.Conn
 	simAddr map[simulator.Kind]string
+	// shared is the environment every process started after Temporal gets: the addresses
+	// of Temporal and the simulators.
+	shared  []string
 	apiAddr string
 	api     devClient
 	serve   *process
@@ -59,53 +62,36 @@ func startCluster(t *testing.T, workers []string, extraConfig string) *cluster {
 	t.Helper()
 	dir := t.TempDir()
 	c := &cluster{t: t, dbURL: storetest.NewDatabase(t), simAddr: map[simulator.Kind]string{}, workers: map[string]*process{}}
-	for _, k := range []simulator.Kind{simulator.Provider, simulator.State, simulator.Municipality, simulator.FitConnectKind} {
-		c.simAddr[k] = fmt.Sprintf("127.0.0.1:%d", freeTCPPort(t))
-	}
 	certFile := filepath.Join(dir, "encryption-cert.pem")
 	require.NoError(t, os.WriteFile(certFile, encryptionCert(t), 0o600))
-	temporalPort := freeTCPPort(t)
 	// One configuration file for every process, as an installation would have it; what
-	// differs per process comes from the environment.
+	// differs per process, and the addresses that are known only once the processes run,
+	// come from the environment.
 	c.cfgFile = filepath.Join(dir, "rollin.yaml")
 	require.NoError(t, os.WriteFile(c.cfgFile, []byte(fmt.Sprintf(`
 data_dir: %[1]s
 database:
   url: %[2]s
 temporal:
-  address: 127.0.0.1:%[3]d
-  embedded_port: %[3]d
   worker_stop_timeout: 20s
-systems:
-  provider_url: http://%[4]s
-  state_url: http://%[5]s
-  municipality_url: http://%[6]s
 fitconnect:
-  submission_url: http://%[9]s
-  token_url: http://%[9]s/token
   subscribers:
     - ars: ""
       client_id: cluster-subscriber
-      client_secret: %[10]s
-      encryption_cert_file: %[11]s
+      client_secret: %[5]s
+      encryption_cert_file: %[6]s
       callback_url: https://fachverfahren.example/fit-connect/callback
-      callback_secret: %[12]s
-simulators:
-  provider_addr: %[4]s
-  state_addr: %[5]s
-  municipality_addr: %[6]s
-  fitconnect_addr: %[9]s
+      callback_secret: %[7]s
 auth:
   tokens:
-    - {name: pm, role: pm, token: %[7]s}
-    - {name: op, role: operator, token: %[8]s}
+    - {name: pm, role: pm, token: %[3]s}
+    - {name: op, role: operator, token: %[4]s}
 process:
   test_poll: 50ms
   # A routing check cut off by a killed worker is tried again after one poll interval.
   routing_poll: 1s
-`, filepath.Join(dir, "data"), c.dbURL, temporalPort, c.simAddr[simulator.Provider], c.simAddr[simulator.State],
-		c.simAddr[simulator.Municipality], clusterTokens[domain.RolePM], clusterTokens[domain.RoleOperator],
-		c.simAddr[simulator.FitConnectKind], clusterClientSecret, certFile, clusterCallbackSecret)+extraConfig), 0o600))
+`, filepath.Join(dir, "data"), c.dbURL, clusterTokens[domain.RolePM], clusterTokens[domain.RoleOperator],
+		clusterClientSecret, certFile, clusterCallbackSecret)+extraConfig), 0o600))
 
 	bin, err := rollinBinary()
 	require.NoError(t, err)
@@ -119,10 +105,15 @@ process:
 		require.NoError(t, err, "rollin %v: %s", step, out)
 	}
 
+	// A port picked here may be taken by another test before the process binds it, so it
+	// is picked just before; the simulators pick their own and print them.
+	port := freeTCPPort(t)
+	c.shared = []string{fmt.Sprintf("ROLLIN_TEMPORAL_ADDRESS=127.0.0.1:%d", port), fmt.Sprintf("ROLLIN_TEMPORAL_EMBEDDED_PORT=%d", port)}
 	temporal := c.start("rollin temporal", c.env(), "Temporal on", c.args("temporal")...)
 	t.Cleanup(temporal.stop)
-	c.sims = c.start("rollin simulators", c.env(), "systems.municipality_url:",
+	c.sims = c.start("rollin simulators", c.env(), "fitconnect.token_url:",
 		c.args("simulators", "--autopilot", "--autopilot-delay", "50ms")...)
+	c.useSimulators(c.sims.output.String())
 	t.Cleanup(c.sims.stop)
 	c.apiAddr = fmt.Sprintf("127.0.0.1:%d", freeTCPPort(t))
 	c.serve = c.start("rollin serve", c.env("ROLLIN_HTTP_ADDR="+c.apiAddr, "ROLLIN_HTTP_SHUTDOWN_DELAY=2s"), "Rollin API on", c.args("serve")...)
@@ -141,9 +132,29 @@ func (c *cluster) args(cmd string, more ...string) []string {
 	return append(append(strings.Fields(cmd), "--config", c.cfgFile), more...)
 }
 
-// env is the environment of one process: its own health/API port, plus extra.
+// env is the environment of one process: its own health/API port, the shared addresses,
+// plus extra.
 func (c *cluster) env(extra ...string) []string {
-	return append(append(os.Environ(), fmt.Sprintf("ROLLIN_HTTP_ADDR=127.0.0.1:%d", freeTCPPort(c.t))), extra...)
+	env := append(os.Environ(), fmt.Sprintf("ROLLIN_HTTP_ADDR=127.0.0.1:%d", freeTCPPort(c.t)))
+	return append(append(env, c.shared...), extra...)
+}
+
+// useSimulators reads the simulators' addresses from what `rollin simulators` printed and
+// hands them to the processes started after it.
+func (c *cluster) useSimulators(out string) {
+	c.t.Helper()
+	for key, kind := range map[string]simulator.Kind{
+		"systems.provider_url": simulator.Provider, "systems.state_url": simulator.State,
+		"systems.municipality_url": simulator.Municipality, "fitconnect.submission_url": simulator.FitConnectKind,
+		"fitconnect.token_url": "",
+	} {
+		m := regexp.MustCompile(`(?m)^\s*` + regexp.QuoteMeta(key) + `:\s*(http://\S+)\s*$`).FindStringSubmatch(out)
+		require.NotNil(c.t, m, "rollin simulators printed no %s:\n%s", key, out)
+		if kind != "" {
+			c.simAddr[kind] = strings.TrimPrefix(m[1], "http://")
+		}
+		c.shared = append(c.shared, "ROLLIN_"+strings.ToUpper(strings.NewReplacer(".", "_").Replace(key))+"="+m[1])
+	}
 }
 
 // startWorker starts a `rollin worker` with identity id (replacing a dead one of that id).
