@@ -147,7 +147,7 @@ func Commands() []*cobra.Command {
 	var step, reason, data, actionID string
 	act := runFlags(&cobra.Command{
 		Use:   "act ACTION --service KEY --ars ARS [--step S] [--reason R] [--data JSON]",
-		Short: "Act on a roll-in: sign-agreement, countersign-agreement, submit-connection-data, confirm-test, retry-step, skip-step, cancel",
+		Short: "Act on a roll-in: sign-agreement, countersign-agreement, submit-connection-data, confirm-test, confirm-connection, retry-step, skip-step, cancel",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if actionID == "" {

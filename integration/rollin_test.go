@@ -3,6 +3,7 @@ package integration
 import (
 	"context"
 	"net/http"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -315,4 +316,50 @@ func TestCancel(t *testing.T) {
 	st := h.mustAct("pm", ars, gewerbe, workflows.ActionCancel, map[string]any{"reason": "Kommune hat abgesagt"})
 	require.Equal(t, domain.RunCancelled, st.State)
 	require.Equal(t, "Kommune hat abgesagt", st.Reason)
+}
+
+// TestXTAConnectionIsATaskForOperators walks a roll-in connected by XTA/OSCI: the DVDV
+// entry has no API, so the run waits for an operator and shows what to enter; a
+// municipality cannot confirm it, the operator can, and the run goes on to live.
+func TestXTAConnectionIsATaskForOperators(t *testing.T) {
+	t.Parallel()
+	const ars = "053340002002" // Aachen, Stadt
+	h := newHarness(t, ars, simulator.Config{})
+	code, out := h.call("pm", http.MethodPost, "/api/v1/rollins", map[string]string{"ars": ars, "service": hund})
+	require.Equal(t, http.StatusCreated, code, out)
+	h.waitForAction(ars, hund, workflows.ActionSignAgreement)
+	for h.status("pm", ars, hund).WaitingFor.Action == workflows.ActionSignAgreement {
+		h.mustAct("municipality", ars, hund, workflows.ActionSignAgreement, nil)
+	}
+	h.mustAct("pm", ars, hund, workflows.ActionCountersignAgreement, nil)
+	h.waitForAction(ars, hund, workflows.ActionSubmitConnectionData)
+	conn := map[string]any{"contact_email": "hundesteuer@aachen.example", "fachverfahren": "OK.FIS", "transport": "xta",
+		"org_unit_id": "OE-4711", "dvdv_key": "dvd:053340002002"}
+	h.mustAct("municipality", ars, hund, workflows.ActionSubmitConnectionData, map[string]any{"data": conn})
+
+	st := h.waitForAction(ars, hund, workflows.ActionConfirmConnection)
+	require.Equal(t, workflows.StepDVDV, st.WaitingFor.Step)
+	require.Equal(t, domain.RoleOperator, st.WaitingFor.Role)
+	for _, want := range []string{"dvd:053340002002", hund, ars, "OK.FIS"} {
+		require.Contains(t, st.WaitingFor.Note, want, "the task shows what to enter")
+	}
+	code, out = h.act("municipality", ars, hund, workflows.ActionConfirmConnection, nil)
+	require.Equal(t, http.StatusForbidden, code, out)
+	h.mustAct("operator", ars, hund, workflows.ActionConfirmConnection, map[string]any{"reason": "DVDV-Eintrag angelegt, Ticket 4711"})
+
+	h.waitForAction(ars, hund, workflows.ActionConfirmTest)
+	h.mustAct("municipality", ars, hund, workflows.ActionConfirmTest, map[string]any{"data": map[string]any{"received": true}})
+	h.waitForState(ars, hund, domain.RunLive)
+	h.requireExactlyOnce()
+	effects := h.sims[simulator.State].Sim.Counters().Effects
+	for effect := range effects {
+		require.NotContains(t, effect, "dvdv", "no call stands in for the DVDV entry")
+	}
+	code, out = h.call("operator", http.MethodGet, "/api/v1/rollins/"+ars+"/"+hund+"/audit", nil)
+	require.Equal(t, http.StatusOK, code, out)
+	events := decode[[]domain.AuditEvent](t, out["items"])
+	i := slices.IndexFunc(events, func(e domain.AuditEvent) bool { return e.Action == workflows.ActionConfirmConnection })
+	require.GreaterOrEqual(t, i, 0)
+	require.Equal(t, "DVDV-Eintrag angelegt, Ticket 4711", events[i].Reason)
+	require.Equal(t, workflows.StepDVDV, events[i].Step)
 }

@@ -19,15 +19,18 @@ const (
 	ActionCountersignAgreement = "countersign-agreement"
 	ActionSubmitConnectionData = "submit-connection-data"
 	ActionConfirmTest          = "confirm-test"
-	ActionRetryStep            = "retry-step"
-	ActionSkipStep             = "skip-step"
-	ActionCancel               = "cancel"
+	// ActionConfirmConnection says that a connection task for people is done: the DVDV
+	// entry of an XTA/OSCI route, the mailbox of an e-mail route.
+	ActionConfirmConnection = "confirm-connection"
+	ActionRetryStep         = "retry-step"
+	ActionSkipStep          = "skip-step"
+	ActionCancel            = "cancel"
 )
 
 // Actions lists every action in a stable order.
 var Actions = []string{
 	ActionSignAgreement, ActionCountersignAgreement, ActionSubmitConnectionData,
-	ActionConfirmTest, ActionRetryStep, ActionSkipStep, ActionCancel,
+	ActionConfirmTest, ActionConfirmConnection, ActionRetryStep, ActionSkipStep, ActionCancel,
 }
 
 // QueryStatus returns the run's in-memory status; for debugging with the Temporal CLI.
@@ -46,7 +49,7 @@ func AllowedRoles(action string) []domain.Role {
 		return []domain.Role{domain.RoleMunicipality}
 	case ActionCountersignAgreement:
 		return []domain.Role{domain.RolePM}
-	case ActionRetryStep, ActionSkipStep:
+	case ActionRetryStep, ActionSkipStep, ActionConfirmConnection:
 		return []domain.Role{domain.RoleOperator}
 	case ActionCancel:
 		return []domain.Role{domain.RolePM, domain.RoleOperator}

@@ -51,6 +51,7 @@ const (
 	StepPortalLink         = "portal-link"
 	StepRouting            = "routing"
 	StepDVDV               = "dvdv"
+	StepEmailRoute         = "email-route"
 	StepPayment            = "payment"
 	StepTenant             = "tenant"
 	StepTestSubmission     = "test-submission"
@@ -74,7 +75,10 @@ var catalogue = []StepDef{
 	{Name: StepDestination, Stage: domain.StageAnbindung, Kind: KindCall, Activity: ActivityEnsureDestination, Transport: domain.TransportFITConnect},
 	{Name: StepPortalLink, Stage: domain.StageAnbindung, Kind: KindCall, Activity: ActivityCreatePortalLink},
 	{Name: StepRouting, Stage: domain.StageAnbindung, Kind: KindCall, Activity: ActivityVerifyRouting, Transport: domain.TransportFITConnect, Durable: true},
-	{Name: StepDVDV, Stage: domain.StageAnbindung, Kind: KindCall, Activity: ActivityConfirmDVDV, Transport: domain.TransportXTA},
+	// XTA/OSCI and e-mail routes have no API Rollin could call: the connection is a task
+	// for people, shown with the data they must enter (see ChangeConnectionTasks).
+	{Name: StepDVDV, Stage: domain.StageAnbindung, Kind: KindHuman, Action: ActionConfirmConnection, Role: domain.RoleOperator, Transport: domain.TransportXTA},
+	{Name: StepEmailRoute, Stage: domain.StageAnbindung, Kind: KindHuman, Action: ActionConfirmConnection, Role: domain.RoleOperator, Transport: domain.TransportEmail},
 	{Name: StepPayment, Stage: domain.StageAnbindung, Kind: KindCall, Activity: ActivityConfigurePayment},
 	{Name: StepTenant, Stage: domain.StageAnbindung, Kind: KindCall, Activity: ActivityCreateTenant},
 	{Name: StepTestSubmission, Stage: domain.StageTest, Kind: KindCall, Activity: ActivityRunTestSubmission, Durable: true},
@@ -138,6 +142,27 @@ func joinTransports(ts []domain.Transport) string {
 		s[i] = string(t)
 	}
 	return strings.Join(s, ", ")
+}
+
+// legacyDVDV is the dvdv step of runs started before ChangeConnectionTasks: a call to the
+// Land's system.
+var legacyDVDV = StepDef{Name: StepDVDV, Stage: domain.StageAnbindung, Kind: KindCall, Activity: ActivityConfirmDVDV, Transport: domain.TransportXTA}
+
+// withoutConnectionTasks turns a plan into the plan of a run started before
+// ChangeConnectionTasks: the dvdv step calls the Land's system and an e-mail route has no
+// step of its own.
+func withoutConnectionTasks(plan []StepDef) []StepDef {
+	var out []StepDef
+	for _, def := range plan {
+		switch def.Name {
+		case StepDVDV:
+			out = append(out, legacyDVDV)
+		case StepEmailRoute:
+		default:
+			out = append(out, def)
+		}
+	}
+	return out
 }
 
 // StepByName returns the catalogue entry of a step, for front ends that explain steps.

@@ -1,6 +1,7 @@
 package workflows
 
 import (
+	"slices"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -27,6 +28,8 @@ func TestPlan(t *testing.T) {
 	onFile.FrameworkAgreement = true
 	receivesByFIT := muni
 	receivesByFIT.Transports = []domain.Transport{domain.TransportFITConnect}
+	xtaOrEmail := xtaOnly
+	xtaOrEmail.Transports = []domain.Transport{domain.TransportXTA, domain.TransportEmail}
 
 	tests := map[string]struct {
 		svc  domain.Service
@@ -52,6 +55,11 @@ func TestPlan(t *testing.T) {
 			StepConnectionData, StepPortalLink, StepDVDV, StepTenant,
 			StepTestSubmission, StepTestConfirmation, StepActivationDate, StepProductionSwitch, StepPortalLive, StepAnnouncement,
 		}},
+		"XTA or e-mail: a task for each, the chosen one runs": {xtaOrEmail, onFile, []string{
+			StepPrecheck, StepCallOff, StepDPA, StepCountersign, StepFileAgreement,
+			StepConnectionData, StepPortalLink, StepDVDV, StepEmailRoute, StepTenant,
+			StepTestSubmission, StepTestConfirmation, StepActivationDate, StepProductionSwitch, StepPortalLive, StepAnnouncement,
+		}},
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
@@ -64,6 +72,22 @@ func TestPlan(t *testing.T) {
 
 	_, reason := Plan(xtaOnly, receivesByFIT)
 	require.Contains(t, reason, "receives by fit-connect")
+
+	// The connection tasks are for people (an operator confirms them); runs started
+	// before ChangeConnectionTasks call the Land's system for the DVDV entry instead.
+	steps, _ := Plan(xtaOrEmail, onFile)
+	for _, def := range steps {
+		if def.Name == StepDVDV || def.Name == StepEmailRoute {
+			require.Equal(t, KindHuman, def.Kind, def.Name)
+			require.Equal(t, ActionConfirmConnection, def.Action, def.Name)
+			require.Equal(t, domain.RoleOperator, def.Role, def.Name)
+		}
+	}
+	legacy := withoutConnectionTasks(steps)
+	require.NotContains(t, names(legacy), StepEmailRoute)
+	i := slices.IndexFunc(legacy, func(d StepDef) bool { return d.Name == StepDVDV })
+	require.Equal(t, KindCall, legacy[i].Kind)
+	require.Equal(t, ActivityConfirmDVDV, legacy[i].Activity)
 }
 
 func TestParseConnectionDataChecksTheIBAN(t *testing.T) {

@@ -19,7 +19,9 @@ import (
 //
 // testdata/rollin-gewerbe-before-local-calls.json is a Gewerbe roll-in to live recorded
 // before ChangeLocalCalls (every external call a regular activity);
-// rollin-gewerbe-local-calls.json the same after it.
+// rollin-gewerbe-local-calls.json the same after it; rollin-gewerbe-connection-tasks.json
+// the same after ChangeConnectionTasks (and with the destination made through
+// FIT-Connect's Destination Management API).
 func TestRecordedHistoriesReplay(t *testing.T) {
 	files, err := filepath.Glob(filepath.Join("testdata", "*.json"))
 	require.NoError(t, err)

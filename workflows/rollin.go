@@ -93,6 +93,9 @@ type rollIn struct {
 	// localCalls is set for runs started since short external calls became local
 	// activities (see ChangeLocalCalls); older runs keep regular activities on replay.
 	localCalls bool
+	// connectionTasks is set for runs started since the XTA and e-mail connections became
+	// tasks for people (see ChangeConnectionTasks).
+	connectionTasks bool
 }
 
 // ChangeLocalCalls names the change that turned the short external calls (every call step
@@ -112,6 +115,13 @@ type rollIn struct {
 // cannot replay a new run's local-activity markers): roll workers over all at once.
 const ChangeLocalCalls = "local-calls"
 
+// ChangeConnectionTasks names the change that made the connection of an XTA/OSCI route
+// (the DVDV entry) and of an e-mail route tasks for people instead of calls: neither has
+// an API Rollin could call, so an operator does what the task shows and confirms it with
+// confirm-connection. Runs that started before the change keep the dvdv call to the
+// Land's system and have no e-mail step.
+const ChangeConnectionTasks = "connection-tasks"
+
 func newRollIn(ctx workflow.Context, in Input) *rollIn {
 	r := &rollIn{
 		in:      in,
@@ -128,6 +138,7 @@ func newRollIn(ctx workflow.Context, in Input) *rollIn {
 
 func (r *rollIn) setup() error {
 	r.localCalls = workflow.GetVersion(r.ctx, ChangeLocalCalls, workflow.DefaultVersion, 1) == 1
+	r.connectionTasks = workflow.GetVersion(r.ctx, ChangeConnectionTasks, workflow.DefaultVersion, 1) == 1
 	for _, name := range Actions {
 		err := workflow.SetUpdateHandlerWithOptions(r.ctx, name, r.handler(name),
 			workflow.UpdateHandlerOptions{Validator: r.validator(name)})
@@ -195,6 +206,9 @@ func (r *rollIn) precheck(s *step) error {
 	}
 	r.rc = rc
 	plan, reason := Plan(rc.Service, rc.Municipality)
+	if !r.connectionTasks {
+		plan = withoutConnectionTasks(plan)
+	}
 	if reason != "" {
 		r.reason = reason
 		r.event("rollin", domain.RoleSystem, "blocked", s.def.Name, reason, "")
@@ -318,8 +332,12 @@ func (r *rollIn) call(s *step, activity string, arg func() any, result any) erro
 }
 
 func (r *rollIn) runHuman(s *step) error {
+	note := r.note
+	if s.def.Action == ActionConfirmConnection {
+		note = r.connectionTask(s)
+	}
 	r.state = domain.RunWaiting
-	r.waiting = &domain.WaitingFor{Action: s.def.Action, Role: s.def.Role, Step: s.def.Name, Note: r.note}
+	r.waiting = &domain.WaitingFor{Action: s.def.Action, Role: s.def.Role, Step: s.def.Name, Note: note}
 	r.setStep(s, domain.StepWaiting, s.status.LastError)
 	r.event("rollin", domain.RoleSystem, "waiting", s.def.Name, "", fmt.Sprintf("waiting for %s: %s", s.def.Role, s.def.Action))
 	r.persist()
@@ -376,6 +394,22 @@ func (r *rollIn) runHuman(s *step) error {
 	return nil
 }
 
+// connectionTask is what the people of a connection task must do, with the data they
+// need: it is the waiting note the front ends show and the body of the notice.
+func (r *rollIn) connectionTask(s *step) string {
+	m, svc := r.rc.Municipality, r.rc.Service
+	var c ConnectionData
+	if r.conn != nil {
+		c = *r.conn
+	}
+	if s.def.Name == StepEmailRoute {
+		return fmt.Sprintf("E-Mail-Zustellung einrichten: Anträge auf %s (Leistungsschlüssel %s) für %s (ARS %s) gehen an %s. Danach %s bestätigen.",
+			svc.Name, svc.Key, m.Name, m.ARS, c.ContactEmail, ActionConfirmConnection)
+	}
+	return fmt.Sprintf("DVDV-Eintrag für XTA/OSCI anlegen: %s (ARS %s), Organisationsschlüssel %s, Leistung %s (Leistungsschlüssel %s), Fachverfahren %s. Danach %s bestätigen.",
+		m.Name, m.ARS, c.DVDVKey, svc.Name, svc.Key, c.Fachverfahren, ActionConfirmConnection)
+}
+
 // awaitPerson waits for the action a human step needs, reminding the person after
 // ReminderAfter and telling the project manager after EscalationAfter.
 func (r *rollIn) awaitPerson(s *step) (*pendingAction, error) {
@@ -401,6 +435,9 @@ func (r *rollIn) notify(s *step, kind string, to domain.Role) {
 		Step:      s.def.Name,
 		Subject:   fmt.Sprintf("Roll-in %s: %s wartet seit %s", r.id, s.def.Name, s.status.UpdatedAt.Format("02.01.2006")),
 		Body:      fmt.Sprintf("Der Schritt %s wartet auf %s (%s).", s.def.Name, s.def.Role, s.def.Action),
+	}
+	if s.def.Action == ActionConfirmConnection && r.waiting != nil {
+		notice.Body += " " + r.waiting.Note
 	}
 	in := r.callInput(s, kind)
 	in.Notice = notice

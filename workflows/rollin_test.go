@@ -105,6 +105,18 @@ func (f *fakes) audit(action string) []domain.AuditEvent {
 	return out
 }
 
+// notice returns the notice of the given kind sent about step.
+func (f *fakes) notice(step, kind string) Notice {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for _, c := range f.calls[ActivityNotify] {
+		if c.Notice != nil && c.Notice.Step == step && c.Notice.Kind == kind {
+			return *c.Notice
+		}
+	}
+	return Notice{}
+}
+
 // bundle is one workflow test: the environment, the fakes and the actions to send.
 type bundle struct {
 	t     *testing.T
@@ -373,6 +385,28 @@ func TestRollInCancel(t *testing.T) {
 	require.Equal(t, domain.RunCancelled, b.fakes.last.Status.State)
 }
 
+// TestRollInBeforeConnectionTasks: a run that started before ChangeConnectionTasks keeps
+// the process it started with: the DVDV entry is a call to the Land's system.
+func TestRollInBeforeConnectionTasks(t *testing.T) {
+	t.Parallel()
+	b := newBundle(t, municipality())
+	b.env.OnGetVersion(ChangeConnectionTasks, workflow.DefaultVersion, 1).Return(workflow.DefaultVersion)
+	muni := ActionInput{Role: domain.RoleMunicipality}
+	b.act(time.Hour, ActionSignAgreement, muni)
+	b.act(2*time.Hour, ActionSignAgreement, muni)
+	b.act(3*time.Hour, ActionCountersignAgreement, ActionInput{Role: domain.RolePM})
+	xta := goodConnection
+	xta.Transport, xta.DVDVKey = domain.TransportXTA, "dvd:055150000000"
+	b.act(4*time.Hour, ActionSubmitConnectionData, ActionInput{Role: domain.RoleMunicipality, Data: data(t, xta)})
+	b.act(5*time.Hour, ActionConfirmTest, ActionInput{Role: domain.RoleMunicipality, Data: json.RawMessage(`{"received":true}`)})
+	st := b.run()
+
+	require.Equal(t, domain.RunLive, st.State)
+	require.Equal(t, 1, b.fakes.callCount(ActivityConfirmDVDV))
+	require.Equal(t, domain.StepDone, stepStates(st)[StepDVDV])
+	require.Empty(t, b.fakes.audit(ActionConfirmConnection))
+}
+
 func TestRollInFailedTestLoopsBack(t *testing.T) {
 	t.Parallel()
 	for _, rejectedByReceiver := range []bool{false, true} {
@@ -396,10 +430,12 @@ func TestRollInFailedTestLoopsBack(t *testing.T) {
 			fixed.Transport = domain.TransportXTA
 			fixed.DVDVKey = "dvd:055150000000"
 			resubmit := b.act(at+time.Hour, ActionSubmitConnectionData, ActionInput{Role: domain.RoleMunicipality, Data: data(t, fixed)})
+			dvdv := b.act(at+90*time.Minute, ActionConfirmConnection, ActionInput{Role: domain.RoleOperator, Reason: "DVDV-Eintrag angelegt"})
 			b.act(at+2*time.Hour, ActionConfirmTest, ActionInput{Role: domain.RoleMunicipality, Data: json.RawMessage(`{"received":true}`)})
 			st := b.run()
 
 			require.NoError(t, resubmit.rejected)
+			require.NoError(t, dvdv.rejected)
 			require.Equal(t, domain.RunLive, st.State)
 			loops := b.fakes.audit("loop-back")
 			require.Len(t, loops, 1)
@@ -411,8 +447,16 @@ func TestRollInFailedTestLoopsBack(t *testing.T) {
 			require.Equal(t, 2, b.fakes.callCount(ActivityCreateTenant), "the connection is redone in round 2")
 			k1, k2 := b.fakes.calls[ActivityCreateTenant][0].IdempotencyKey, b.fakes.calls[ActivityCreateTenant][1].IdempotencyKey
 			require.NotEqual(t, k1, k2, "round 2 is a new effect, not a replay")
-			require.Equal(t, 1, b.fakes.callCount(ActivityConfirmDVDV), "round 2 chose XTA")
-			require.Equal(t, domain.StepDone, stepStates(st)[StepDVDV])
+			require.Zero(t, b.fakes.callCount(ActivityConfirmDVDV), "the DVDV entry is a task for people, not a call")
+			require.Equal(t, domain.StepDone, stepStates(st)[StepDVDV], "round 2 chose XTA")
+			confirmed := b.fakes.audit(ActionConfirmConnection)
+			require.Len(t, confirmed, 1)
+			require.Equal(t, StepDVDV, confirmed[0].Step)
+			require.Equal(t, domain.RoleOperator, confirmed[0].Role)
+			task := b.fakes.notice(StepDVDV, "waiting")
+			require.Equal(t, domain.RoleOperator, task.Recipient)
+			require.Contains(t, task.Body, "dvd:055150000000", "the task shows what to enter")
+			require.Contains(t, task.Body, string(testService.Key))
 		})
 	}
 }

@@ -23,6 +23,7 @@ const (
 	autopilotCountersign = "countersign-agreement"
 	autopilotConnection  = "submit-connection-data"
 	autopilotConfirmTest = "confirm-test"
+	autopilotConfirmConn = "confirm-connection"
 )
 
 // autopilotRoles maps each human action to the only recipient (role) who takes it.
@@ -31,6 +32,7 @@ var autopilotRoles = map[string]string{
 	autopilotCountersign: "pm",
 	autopilotConnection:  "municipality",
 	autopilotConfirmTest: "municipality",
+	autopilotConfirmConn: "operator",
 }
 
 // AutopilotTestNote is the note of a confirm-test answered "not received".
@@ -60,7 +62,7 @@ type Actor interface {
 type AutopilotAction struct {
 	ARS, Service string
 	Role         string // "municipality" or "pm"
-	Action       string // sign-agreement, countersign-agreement, submit-connection-data, confirm-test
+	Action       string // sign-agreement, countersign-agreement, submit-connection-data, confirm-test, confirm-connection
 	Step         string // the step the notice was about; an Actor should pass it on so a stale action cannot hit a later step
 	// ActionID is "autopilot/" + the notification's idempotency key: deterministic, so a
 	// repeated notification (or a retried Act) does not act twice.
