@@ -2,6 +2,7 @@ package activities
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"os"
@@ -75,6 +76,24 @@ func (a *Activities) EnsureDestination(ctx context.Context, in workflows.CallInp
 	if !found {
 		return workflows.CallResult{}, classify(ctx, &systems.Error{System: fitconnect.System, Op: "ensure destination",
 			Err: fmt.Errorf("no FIT-Connect subscriber serves ARS %s: add one to fitconnect.subscribers", ars)})
+	}
+	if len(in.Context.Service.SubmissionSchemas) == 0 {
+		// A run that loaded its Steckbrief before submission schemas were recorded (or
+		// before they were imported): read the Steckbrief again, so that importing it
+		// with its schemas and retrying the step is enough.
+		svc, err := a.Store.Service(ctx, in.Context.Service.Key)
+		if err != nil {
+			return workflows.CallResult{}, classify(ctx, err)
+		}
+		if len(svc.SubmissionSchemas) == 0 {
+			return workflows.CallResult{}, classify(ctx, &systems.Error{System: fitconnect.System, Op: "ensure destination",
+				Err: fmt.Errorf("the Steckbrief of %s names no submission_schemas: import it with them (rollin services import), then retry the step", svc.Key)})
+		}
+		in.Context.Service.SubmissionSchemas = svc.SubmissionSchemas
+	}
+	if connection(in).ContactAddress == "" {
+		return workflows.CallResult{}, classify(ctx, &systems.Error{System: fitconnect.System, Op: "ensure destination",
+			Err: errors.New("the connection data has no contact_address (submitted before it was asked for); a destination needs it: cancel the run and start it again")})
 	}
 	dest, err := sub.Client.Ensure(ctx, destinationFor(in, sub, a.FitConnect.MetadataVersions))
 	if err != nil {

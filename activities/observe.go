@@ -16,7 +16,7 @@ import (
 // logs. Without options the activities record no metrics and log nothing.
 type Option func(*Activities)
 
-// WithMetrics times the calls to the three systems (one RoundTripper per system) and
+// WithMetrics times the calls to the external systems (one RoundTripper per system) and
 // records step durations and incidents from the snapshots PersistRun writes.
 func WithMetrics(m *observability.Metrics) Option { return func(a *Activities) { a.Metrics = m } }
 

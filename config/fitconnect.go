@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"net/url"
 	"regexp"
+
+	"github.com/rollin-efa/rollin/systems/fitconnect"
 )
 
 // FitConnect locates FIT-Connect, through which the destination step creates each
@@ -41,11 +43,10 @@ type Subscriber struct {
 	CallbackSecret string `mapstructure:"callback_secret" yaml:"callback_secret,omitempty"`
 }
 
-// MinCallbackSecretLength mirrors the FIT-Connect client's floor, so that a short secret
-// is reported by its key at start-up rather than as an incident on the first run.
-const MinCallbackSecretLength = 32
-
-var arsPrefix = regexp.MustCompile(`^[0-9]{0,12}$`)
+var (
+	arsPrefix       = regexp.MustCompile(`^[0-9]{0,12}$`)
+	metadataVersion = regexp.MustCompile(`^[0-9]+\.[0-9]+\.[0-9]+$`)
+)
 
 func (f FitConnect) validate() error {
 	for key, raw := range map[string]string{"fitconnect.submission_url": f.SubmissionURL, "fitconnect.token_url": f.TokenURL} {
@@ -62,12 +63,18 @@ func (f FitConnect) validate() error {
 	if len(f.MetadataVersions) == 0 {
 		return &KeyError{"fitconnect.metadata_versions", "at least one metadata schema version is required, e.g. 1.2.0"}
 	}
-	seen := map[string]bool{}
+	for _, v := range f.MetadataVersions {
+		if !metadataVersion.MatchString(v) {
+			return &KeyError{"fitconnect.metadata_versions", fmt.Sprintf("%q: want a version like 1.2.0", v)}
+		}
+	}
+	seen, secrets := map[string]bool{}, map[string]string{}
 	for i, s := range f.Subscribers {
 		key := fmt.Sprintf("fitconnect.subscribers[%d]", i)
 		u, err := url.Parse(s.CallbackURL)
 		switch {
-		case !arsPrefix.MatchString(s.ARS) || (len(s.ARS) >= 2 && (s.ARS[:2] < "01" || s.ARS[:2] > "16")):
+		// One digit is no Land; an unquoted 05 in YAML arrives as "5".
+		case !arsPrefix.MatchString(s.ARS) || len(s.ARS) == 1 || (len(s.ARS) >= 2 && (s.ARS[:2] < "01" || s.ARS[:2] > "16")):
 			return &KeyError{key + ".ars", fmt.Sprintf("%q: want an ARS prefix of up to 12 digits starting with a Land key 01–16 (quote it in YAML, or the leading zero is lost), empty for all", s.ARS)}
 		case seen[s.ARS]:
 			return &KeyError{key + ".ars", fmt.Sprintf("%q is served by an earlier subscriber already", s.ARS)}
@@ -75,14 +82,16 @@ func (f FitConnect) validate() error {
 			return &KeyError{key + ".client_id", "must not be empty"}
 		case s.ClientSecret == "":
 			return &KeyError{key + ".client_secret", "must not be empty"}
+		case secrets[s.ClientID] != "" && secrets[s.ClientID] != s.ClientSecret:
+			return &KeyError{key + ".client_secret", fmt.Sprintf("client %q appears earlier with another secret", s.ClientID)}
 		case s.EncryptionCertFile == "":
 			return &KeyError{key + ".encryption_cert_file", "must not be empty (the receiving system's encryption certificate, PEM)"}
 		case err != nil || u.Scheme != "https" || u.Host == "":
 			return &KeyError{key + ".callback_url", fmt.Sprintf("%q is not an https URL", s.CallbackURL)}
-		case len(s.CallbackSecret) < MinCallbackSecretLength:
-			return &KeyError{key + ".callback_secret", fmt.Sprintf("want at least %d characters", MinCallbackSecretLength)}
+		case len(s.CallbackSecret) < fitconnect.MinCallbackSecretLength:
+			return &KeyError{key + ".callback_secret", fmt.Sprintf("want at least %d characters", fitconnect.MinCallbackSecretLength)}
 		}
-		seen[s.ARS] = true
+		seen[s.ARS], secrets[s.ClientID] = true, s.ClientSecret
 	}
 	return nil
 }

@@ -40,9 +40,8 @@ type Systems struct {
 
 // Start starts a simulator for every system whose URL is not configured, listening on
 // its simulators.*_addr (a free port when empty), and points the configuration at it; on
-// error nothing is left running. The FIT-Connect simulator knows the API clients of
-// fitconnect.subscribers; with none configured, Start adds a development subscriber for
-// every municipality (see DevSubscriber).
+// error nothing is left running. The FIT-Connect simulator admits the API clients of
+// fitconnect.subscribers (see AddDevSubscriber for `rollin dev`).
 func Start(cfg *config.Config) (*Systems, error) {
 	simCfg := simulator.Config{Latency: cfg.Simulators.Latency, ErrorRate: cfg.Simulators.ErrorRate, RoutingLag: cfg.Simulators.RoutingLag}
 	s := &Systems{}
@@ -78,13 +77,6 @@ func Start(cfg *config.Config) (*Systems, error) {
 }
 
 func (s *Systems) startFitConnect(cfg *config.Config, simCfg simulator.Config) error {
-	if len(cfg.FitConnect.Subscribers) == 0 {
-		sub, err := DevSubscriber(cfg.DataDir)
-		if err != nil {
-			return err
-		}
-		cfg.FitConnect.Subscribers = []config.Subscriber{sub}
-	}
 	clients := map[string]string{}
 	for _, sub := range cfg.FitConnect.Subscribers {
 		clients[sub.ClientID] = sub.ClientSecret
@@ -98,36 +90,46 @@ func (s *Systems) startFitConnect(cfg *config.Config, simCfg simulator.Config) e
 	return nil
 }
 
-// DevSubscriber is a FIT-Connect subscriber for every municipality, for development
-// installations whose FIT-Connect is the simulator: a random client secret and callback
-// secret, and a self-signed 4096-bit encryption certificate kept in dataDir (made on
-// first use, since making one takes seconds). The simulator accepts it; FIT-Connect's
-// production environment would not.
-func DevSubscriber(dataDir string) (config.Subscriber, error) {
-	dir := filepath.Join(dataDir, "fit-connect-dev")
-	certFile := filepath.Join(dir, "encryption-cert.pem")
-	if _, err := os.Stat(certFile); errors.Is(err, fs.ErrNotExist) {
-		certPEM, keyPEM, err := fitconnect.SelfSignedCertificate("Rollin development receiving system", fitconnect.MinRSABits)
-		if err != nil {
-			return config.Subscriber{}, fmt.Errorf("development FIT-Connect subscriber: %w", err)
-		}
-		if err := os.MkdirAll(dir, 0o700); err != nil {
-			return config.Subscriber{}, fmt.Errorf("development FIT-Connect subscriber: %w", err)
-		}
-		// The private key is written first, so that a certificate on disk always has its key.
-		if err := os.WriteFile(filepath.Join(dir, "encryption-key.pem"), keyPEM, 0o600); err != nil {
-			return config.Subscriber{}, fmt.Errorf("development FIT-Connect subscriber: %w", err)
-		}
-		if err := os.WriteFile(certFile, certPEM, 0o600); err != nil {
-			return config.Subscriber{}, fmt.Errorf("development FIT-Connect subscriber: %w", err)
-		}
-	} else if err != nil {
-		return config.Subscriber{}, fmt.Errorf("development FIT-Connect subscriber: %w", err)
+// AddDevSubscriber gives a development installation whose FIT-Connect is the simulator
+// (fitconnect.submission_url empty) and that configured no subscribers one subscriber for
+// every municipality: a random client secret and callback secret, and a self-signed
+// 4096-bit encryption certificate kept in data_dir (made on first use, since making one
+// takes seconds). Call it before Start, which admits the subscriber's client. The
+// simulator accepts the certificate; FIT-Connect's production environment would not.
+func AddDevSubscriber(cfg *config.Config) error {
+	if cfg.FitConnect.SubmissionURL != "" || len(cfg.FitConnect.Subscribers) > 0 {
+		return nil
 	}
-	return config.Subscriber{
+	certFile, err := devCertificate(filepath.Join(cfg.DataDir, "fit-connect-dev"))
+	if err != nil {
+		return fmt.Errorf("development FIT-Connect subscriber: %w", err)
+	}
+	cfg.FitConnect.Subscribers = []config.Subscriber{{
 		ClientID: "rollin-dev", ClientSecret: randomSecret(), EncryptionCertFile: certFile,
 		CallbackURL: "https://localhost/fit-connect/callback", CallbackSecret: randomSecret(),
-	}, nil
+	}}
+	return nil
+}
+
+// devCertificate returns the development encryption certificate in dir, making it (and
+// its private key, both 0600) when it is not there yet.
+func devCertificate(dir string) (string, error) {
+	certFile := filepath.Join(dir, "encryption-cert.pem")
+	if _, err := os.Stat(certFile); !errors.Is(err, fs.ErrNotExist) {
+		return certFile, err
+	}
+	certPEM, keyPEM, err := fitconnect.SelfSignedCertificate("Rollin development receiving system", fitconnect.MinRSABits)
+	if err != nil {
+		return "", err
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return "", err
+	}
+	// The key first, so that a certificate on disk always has its key.
+	if err := os.WriteFile(filepath.Join(dir, "encryption-key.pem"), keyPEM, 0o600); err != nil {
+		return "", err
+	}
+	return certFile, os.WriteFile(certFile, certPEM, 0o600)
 }
 
 // randomSecret is 32 random bytes, base64url: 43 characters.

@@ -264,15 +264,14 @@ func (c *cluster) eventsByWorker() (map[string]int, map[string]time.Time) {
 	return n, last
 }
 
-// effects reads every simulator's counters and requires each effect applied exactly once.
-// It returns how many effects of each operation there were (e.g. "create-tenant": 396).
 // eventsAfterKill counts the audit events by worker once the killed worker's count holds
 // still for half a second: a write it sent just before it was killed may still commit in
 // PostgreSQL a moment after the kill.
 func (c *cluster) eventsAfterKill(killed string) map[string]int {
 	c.t.Helper()
 	prev, _ := c.eventsByWorker()
-	for {
+	for deadline := time.Now().Add(time.Minute); ; {
+		require.True(c.t, time.Now().Before(deadline), "%s's audit events still growing a minute after it was killed", killed)
 		time.Sleep(500 * time.Millisecond)
 		cur, _ := c.eventsByWorker()
 		if cur[killed] == prev[killed] {
@@ -282,6 +281,9 @@ func (c *cluster) eventsAfterKill(killed string) map[string]int {
 	}
 }
 
+// requireEffectsOnce reads every simulator's counters and requires each effect applied
+// exactly once. It returns how many effects of each operation there were (e.g.
+// "create-tenant": 396).
 func (c *cluster) requireEffectsOnce() map[string]int {
 	c.t.Helper()
 	perOp := map[string]int{}

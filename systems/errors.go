@@ -1,8 +1,8 @@
-// Package systems holds what the typed clients of Rollin's three external systems
-// (provider, state, municipality) share: the error type that tells an activity whether a
+// Package systems holds what the typed clients of Rollin's external systems (provider,
+// state, municipality, FIT-Connect) share: the error type that tells an activity whether a
 // failed call is worth retrying, RFC 7807 problem details, and the HTTP plumbing that
 // enforces idempotency keys and per-call timeouts. The clients live in the subpackages
-// provider, state and municipality; simulators of all three live in simulator.
+// provider, state, municipality and fitconnect; their simulators live in simulator.
 //
 // The clients never retry on their own. Retrying is the job of the Temporal activity
 // retry policy, which needs exactly one bit from here: IsRetryable.

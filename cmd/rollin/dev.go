@@ -43,6 +43,9 @@ func runDev(ctx context.Context, cfg config.Config, log *zap.Logger, cmd *cobra.
 		return err
 	}
 
+	if err := devsim.AddDevSubscriber(&cfg); err != nil {
+		return err
+	}
 	sims, err := devsim.Start(&cfg)
 	if err != nil {
 		return err

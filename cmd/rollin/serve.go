@@ -175,6 +175,9 @@ func simulatorsCommand() *cobra.Command {
 			fmt.Fprintf(out, "Simulators running (autopilot: %t). Point the workers at them:\n", cfg.Simulators.Autopilot.Enabled)
 			fmt.Fprintf(out, "  systems.provider_url:      %s\n  systems.state_url:         %s\n  systems.municipality_url:  %s\n",
 				cfg.Systems.ProviderURL, cfg.Systems.StateURL, cfg.Systems.MunicipalityURL)
+			if len(cfg.FitConnect.Subscribers) == 0 {
+				fmt.Fprintln(out, "  (no fitconnect.subscribers configured: no API client can sign in to the FIT-Connect simulator)")
+			}
 			fmt.Fprintf(out, "  fitconnect.submission_url: %s\n  fitconnect.token_url:      %s\n", cfg.FitConnect.SubmissionURL, cfg.FitConnect.TokenURL)
 			<-ctx.Done()
 			return nil

@@ -1,5 +1,5 @@
-// Package simulator serves stand-ins for Rollin's three external systems (provider,
-// state, municipality) over real HTTP, for development, tests and benchmarks. Each
+// Package simulator serves stand-ins for Rollin's external systems (provider, state,
+// municipality, and FIT-Connect in fitconnect.go) over real HTTP, for development, tests and benchmarks. Each
 // simulator speaks the same paths and JSON as the real API the client in package
 // provider, state or municipality is written against, and adds what the real systems do
 // not offer: configurable latency, a seeded error rate, scripted faults, and counters of
@@ -37,7 +37,8 @@ import (
 // Kind selects which external system a simulator plays.
 type Kind string
 
-// The three simulated systems, named as in systems.Error.System.
+// The simulated systems that New and Start serve, named as in systems.Error.System
+// (FIT-Connect is FitConnectKind).
 const (
 	Provider     Kind = "provider"
 	State        Kind = "state"
