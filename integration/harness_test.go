@@ -277,6 +277,21 @@ func (h *harness) act(role, ars, service, action string, extra map[string]any) (
 	return h.call(role, http.MethodPost, "/api/v1/rollins/"+ars+"/"+service+"/actions", body)
 }
 
+// signUpTo starts a roll-in of service into ars and plays the agreements (the
+// municipality signs what it must, the project manager countersigns) until the run waits
+// for the connection questionnaire.
+func (h *harness) signUpTo(ars, service string) {
+	h.t.Helper()
+	code, out := h.call("pm", http.MethodPost, "/api/v1/rollins", map[string]string{"ars": ars, "service": service})
+	require.Equal(h.t, http.StatusCreated, code, out)
+	h.waitForAction(ars, service, workflows.ActionSignAgreement)
+	for h.status("pm", ars, service).WaitingFor.Action == workflows.ActionSignAgreement {
+		h.mustAct("municipality", ars, service, workflows.ActionSignAgreement, nil)
+	}
+	h.mustAct("pm", ars, service, workflows.ActionCountersignAgreement, nil)
+	h.waitForAction(ars, service, workflows.ActionSubmitConnectionData)
+}
+
 // mustAct sends an action that must be accepted.
 func (h *harness) mustAct(role, ars, service, action string, extra map[string]any) domain.RunStatus {
 	h.t.Helper()

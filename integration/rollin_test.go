@@ -227,14 +227,7 @@ func TestSimulatorFaultBecomesIncidentThenRetry(t *testing.T) {
 	provider.AddFault(simulator.Fault{Method: http.MethodPost, PathPrefix: "/v1/tenants", Status: http.StatusBadGateway, Times: 1, AfterApply: true})
 	provider.AddFault(simulator.Fault{Method: http.MethodPost, PathPrefix: "/v1/tenants", Status: http.StatusServiceUnavailable})
 
-	code, out := h.call("pm", http.MethodPost, "/api/v1/rollins", map[string]string{"ars": ars, "service": gewerbe})
-	require.Equal(t, http.StatusCreated, code, out)
-	h.waitForAction(ars, gewerbe, workflows.ActionSignAgreement)
-	for h.status("pm", ars, gewerbe).WaitingFor.Action == workflows.ActionSignAgreement {
-		h.mustAct("municipality", ars, gewerbe, workflows.ActionSignAgreement, nil)
-	}
-	h.mustAct("pm", ars, gewerbe, workflows.ActionCountersignAgreement, nil)
-	h.waitForAction(ars, gewerbe, workflows.ActionSubmitConnectionData)
+	h.signUpTo(ars, gewerbe)
 	h.mustAct("municipality", ars, gewerbe, workflows.ActionSubmitConnectionData, map[string]any{"data": connection()})
 
 	st := h.waitForState(ars, gewerbe, domain.RunIncident)
@@ -250,7 +243,7 @@ func TestSimulatorFaultBecomesIncidentThenRetry(t *testing.T) {
 	require.Contains(t, tenant.LastError, "503")
 
 	// Wrong people and wrong moments are refused; the incident stays.
-	code, out = h.act("municipality", ars, gewerbe, workflows.ActionRetryStep, nil)
+	code, out := h.act("municipality", ars, gewerbe, workflows.ActionRetryStep, nil)
 	require.Equal(t, http.StatusForbidden, code, out)
 	code, out = h.act("operator", ars, gewerbe, workflows.ActionSkipStep, map[string]any{"step": workflows.StepTenant})
 	require.Equal(t, http.StatusBadRequest, code, out)
@@ -325,14 +318,7 @@ func TestXTAConnectionIsATaskForOperators(t *testing.T) {
 	t.Parallel()
 	const ars = "053340002002" // Aachen, Stadt
 	h := newHarness(t, ars, simulator.Config{})
-	code, out := h.call("pm", http.MethodPost, "/api/v1/rollins", map[string]string{"ars": ars, "service": hund})
-	require.Equal(t, http.StatusCreated, code, out)
-	h.waitForAction(ars, hund, workflows.ActionSignAgreement)
-	for h.status("pm", ars, hund).WaitingFor.Action == workflows.ActionSignAgreement {
-		h.mustAct("municipality", ars, hund, workflows.ActionSignAgreement, nil)
-	}
-	h.mustAct("pm", ars, hund, workflows.ActionCountersignAgreement, nil)
-	h.waitForAction(ars, hund, workflows.ActionSubmitConnectionData)
+	h.signUpTo(ars, hund)
 	conn := map[string]any{"contact_email": "hundesteuer@aachen.example", "fachverfahren": "OK.FIS", "transport": "xta",
 		"org_unit_id": "OE-4711", "dvdv_key": "dvd:053340002002"}
 	h.mustAct("municipality", ars, hund, workflows.ActionSubmitConnectionData, map[string]any{"data": conn})
@@ -343,7 +329,7 @@ func TestXTAConnectionIsATaskForOperators(t *testing.T) {
 	for _, want := range []string{"dvd:053340002002", hund, ars, "OK.FIS"} {
 		require.Contains(t, st.WaitingFor.Note, want, "the task shows what to enter")
 	}
-	code, out = h.act("municipality", ars, hund, workflows.ActionConfirmConnection, nil)
+	code, out := h.act("municipality", ars, hund, workflows.ActionConfirmConnection, nil)
 	require.Equal(t, http.StatusForbidden, code, out)
 	h.mustAct("operator", ars, hund, workflows.ActionConfirmConnection, map[string]any{"reason": "DVDV-Eintrag angelegt, Ticket 4711"})
 
