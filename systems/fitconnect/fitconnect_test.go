@@ -36,9 +36,12 @@ var (
 	keysOnce          sync.Once
 	encKey, sigKey    fitconnect.JWK
 	encKey2, smallKey fitconnect.JWK
+	// encPriv and sigPriv are the private halves of encKey and sigKey: the simulated
+	// receiving system decrypts with encPriv; tests sign events with sigPriv.
+	encPriv, sigPriv *rsa.PrivateKey
 )
 
-func selfSigned(t *testing.T, bits int, cn string) *x509.Certificate {
+func selfSigned(t *testing.T, bits int, cn string) (*x509.Certificate, *rsa.PrivateKey) {
 	t.Helper()
 	priv, err := rsa.GenerateKey(rand.Reader, bits)
 	require.NoError(t, err)
@@ -51,7 +54,7 @@ func selfSigned(t *testing.T, bits int, cn string) *x509.Certificate {
 	require.NoError(t, err)
 	cert, err := x509.ParseCertificate(der)
 	require.NoError(t, err)
-	return cert
+	return cert, priv
 }
 
 func keys(t *testing.T) {
@@ -59,10 +62,12 @@ func keys(t *testing.T) {
 	keysOnce.Do(func() {
 		var wg sync.WaitGroup
 		certs := make([]*x509.Certificate, 4)
+		privs := make([]*rsa.PrivateKey, 4)
 		for i, bits := range []int{4096, 4096, 4096, 2048} {
-			wg.Go(func() { certs[i] = selfSigned(t, bits, fmt.Sprintf("key %d", i)) })
+			wg.Go(func() { certs[i], privs[i] = selfSigned(t, bits, fmt.Sprintf("key %d", i)) })
 		}
 		wg.Wait()
+		encPriv, sigPriv = privs[0], privs[1]
 		var err error
 		encKey, err = fitconnect.NewEncryptionKey(certs[:1])
 		require.NoError(t, err)
@@ -124,8 +129,8 @@ func setup(t *testing.T, style fitconnect.AuthStyle) *env {
 	keys(t)
 	clk := &clock{t: time.Date(2026, 11, 23, 9, 0, 0, 0, time.UTC)}
 	srv, fc, err := simulator.StartFitConnect(simulator.Config{}, simulator.FitConnectConfig{
-		Clients:  map[string]string{clientID: clientSecret, "other": "other-secret"},
-		TokenTTL: 10 * time.Minute, Now: clk.Now,
+		Clients:  map[string]string{clientID: clientSecret, "other": "other-secret", senderID: senderSecret},
+		TokenTTL: 10 * time.Minute, Now: clk.Now, ReceiverKeys: []*rsa.PrivateKey{encPriv},
 	}, "")
 	require.NoError(t, err)
 	t.Cleanup(func() { require.NoError(t, srv.Close()) })
@@ -351,7 +356,13 @@ func TestDestinationsBelongToTheirClient(t *testing.T) {
 	require.NoError(t, err)
 	oc, err := fitconnect.New(e.srv.URL, other, nil)
 	require.NoError(t, err)
-	_, err = oc.Get(ctx, d.ID)
+	public, err := oc.Get(ctx, d.ID)
+	require.NoError(t, err, "any API client (a sender) reads a destination")
+	require.Equal(t, d.EncryptionKey.Kid, public.EncryptionKey.Kid)
+	require.Empty(t, public.CallbackURL, "but not its callback")
+	changed := want()
+	changed.Name = "taken over"
+	_, err = oc.Update(ctx, "u-other", d.ID, changed)
 	requireSystemError(t, err, http.StatusNotFound, false)
 	list, err := oc.List(ctx)
 	require.NoError(t, err)

@@ -35,12 +35,17 @@ type FitConnectConfig struct {
 	Clients map[string]string
 	// TokenTTL is the expires_in of issued tokens; 0 means DefaultTokenTTL.
 	TokenTTL time.Duration
-	// Now is the simulator's clock for token expiry; nil means time.Now.
+	// Now is the simulator's clock for token expiry and event times; nil means time.Now.
 	Now func() time.Time
+	// ReceiverKeys are private keys of receiving systems: for a destination whose
+	// encryption key is one of them, the simulated receiving system decrypts and checks
+	// submissions instead of only their JWE headers.
+	ReceiverKeys []*rsa.PrivateKey
 }
 
 // FitConnect simulates FIT-Connect's token endpoint (OAuth 2.0 client credentials,
-// POST /token) and the destination management of its Submission API:
+// POST /token), the destination management of its Submission API, and its submissions
+// with a simulated receiving system behind them (see fitconnect_submission.go):
 //
 //	GET  /v1/destinations                 this client's destinations (offset, limit)
 //	POST /v1/destinations                 create, with keys        effect create-destination <id>
@@ -50,13 +55,15 @@ type FitConnectConfig struct {
 //	GET  /v1/destinations/{id}/keys/{kid}
 //
 // Every /v1 request needs a bearer token the simulator issued and that has not expired
-// or been revoked; otherwise it answers 401 as problem+json before anything else (counted
+// or been revoked (/.well-known/jwks.json needs none); otherwise it answers 401 as
+// problem+json before anything else (counted
 // in Unauthorized and in Counters.Requests as "401 METHOD /literal/path"). Behind
 // that check the requests run through the same pipeline as the other simulators
 // (latency, faults, error rate, idempotency keys, counters; see the package comment), so
 // Fault, Counters and the /_sim endpoints work as there. Destinations belong to the API
-// client that created them; another client sees 404. The callback secret is write-only,
-// as the client package assumes FIT-Connect's is.
+// client that created them: only it lists, changes or adds keys to them; any client (a
+// sender) reads one and its keys, without the callback. The callback secret is
+// write-only, as the client package assumes FIT-Connect's is.
 type FitConnect struct {
 	sim *Sim
 	fc  FitConnectConfig
@@ -66,7 +73,9 @@ type FitConnect struct {
 	issued       int
 	unauthorized int
 	dests        map[string]*fcDestination
-	order        []string // destination IDs in creation order, for stable lists
+	order        []string                 // destination IDs in creation order, for stable lists
+	subs         map[string]*fcSubmission // by submission ID
+	cases        map[string]*fcSubmission // by case ID
 }
 
 type issuedToken struct {
@@ -85,7 +94,8 @@ func NewFitConnect(cfg Config, fc FitConnectConfig) *FitConnect {
 	}
 	s := newSim(FitConnectKind, cfg)
 	s.idNS = 4
-	f := &FitConnect{sim: s, fc: fc, tokens: map[string]issuedToken{}, dests: map[string]*fcDestination{}}
+	f := &FitConnect{sim: s, fc: fc, tokens: map[string]issuedToken{}, dests: map[string]*fcDestination{},
+		subs: map[string]*fcSubmission{}, cases: map[string]*fcSubmission{}}
 	s.route("POST /token", false, f.issueToken)
 	s.route("GET /v1/destinations", false, f.listDestinations)
 	s.route("POST /v1/destinations", true, f.createDestination)
@@ -93,6 +103,10 @@ func NewFitConnect(cfg Config, fc FitConnectConfig) *FitConnect {
 	s.route("PUT /v1/destinations/{id}", true, f.updateDestination)
 	s.route("POST /v1/destinations/{id}/keys", true, f.addKey)
 	s.route("GET /v1/destinations/{id}/keys/{kid}", false, f.getKey)
+	s.route("POST /v1/submissions", true, f.announceSubmission)
+	s.route("PUT /v1/submissions/{id}", true, f.submitSubmission)
+	s.route("GET /v1/cases/{caseId}/events", false, f.caseEvents)
+	s.route("GET /.well-known/jwks.json", false, f.serviceKeys)
 	return f
 }
 
@@ -498,11 +512,16 @@ func (f *FitConnect) createDestination(r *http.Request, body []byte) reply {
 }
 
 func (f *FitConnect) getDestination(r *http.Request, _ []byte) reply {
-	d, rep, ok := f.owned(r)
+	id := r.PathValue("id")
+	d, ok := f.dests[id]
 	if !ok {
-		return rep
+		return notFound("destination", id)
 	}
-	return reply{status: http.StatusOK, body: d.out()}
+	out := d.out()
+	if client, _ := f.bearer(r); client != d.owner {
+		out.Callback = fcCallback{} // a sender sees the public part
+	}
+	return reply{status: http.StatusOK, body: out}
 }
 
 func (f *FitConnect) updateDestination(r *http.Request, body []byte) reply {
@@ -554,9 +573,9 @@ func (f *FitConnect) addKey(r *http.Request, body []byte) reply {
 }
 
 func (f *FitConnect) getKey(r *http.Request, _ []byte) reply {
-	d, rep, ok := f.owned(r)
+	d, ok := f.dests[r.PathValue("id")]
 	if !ok {
-		return rep
+		return notFound("destination", r.PathValue("id"))
 	}
 	k, ok := d.keys[r.PathValue("kid")]
 	if !ok {

@@ -215,7 +215,10 @@ func TestFitConnectDestinationIdempotencyAndEffects(t *testing.T) {
 	}, srv.Sim.Counters().Effects)
 
 	other := token(t, srv, "other", "x")
-	require.Equal(t, http.StatusNotFound, authCall(t, http.MethodGet, path, other, "", "").status, "destinations belong to their client")
+	require.Equal(t, http.StatusNotFound, authCall(t, http.MethodPut, path, other, "u2", update).status, "destinations belong to their client")
+	public := authCall(t, http.MethodGet, path, other, "", "")
+	require.Equal(t, http.StatusOK, public.status, "a sender reads a destination")
+	require.NotContains(t, string(public.body), "fv.example", "but not its callback")
 }
 
 func TestFitConnectValidationNamesTheField(t *testing.T) {
