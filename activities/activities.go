@@ -235,10 +235,15 @@ func (a *Activities) CreateTenant(ctx context.Context, in workflows.CallInput) (
 	return done(ctx, t.ID)
 }
 
-// RunTestSubmission has the provider send a test submission and follows it until the
-// receiving side accepts or rejects it. It heartbeats the submission ID, so a retry after
-// a worker crash follows the same submission instead of sending another.
+// RunTestSubmission sends a test submission through the run's transport route and
+// follows it until the receiving side accepts or rejects it: for FIT-Connect Rollin sends
+// it itself as a sender (runFitConnectTest); for the other routes the provider sends it.
+// It heartbeats what it sent, so a retry after a worker crash follows the same
+// submission instead of sending another.
 func (a *Activities) RunTestSubmission(ctx context.Context, in workflows.CallInput) (workflows.CallResult, error) {
+	if connection(in).Transport == domain.TransportFITConnect {
+		return a.runFitConnectTest(ctx, in)
+	}
 	var id string
 	if activity.HasHeartbeatDetails(ctx) {
 		_ = activity.GetHeartbeatDetails(ctx, &id)
@@ -253,10 +258,12 @@ func (a *Activities) RunTestSubmission(ctx context.Context, in workflows.CallInp
 		}
 		id = sub.ID
 	}
-	poll := a.TestPoll
-	if poll <= 0 {
-		poll = 2 * time.Second
-	}
+	return a.followProviderTest(ctx, id)
+}
+
+// followProviderTest polls the provider's test submission id until it is accepted or
+// rejected.
+func (a *Activities) followProviderTest(ctx context.Context, id string) (workflows.CallResult, error) {
 	for {
 		activity.RecordHeartbeat(ctx, id)
 		sub, err := a.Provider.TestSubmission(ctx, id)
@@ -274,11 +281,23 @@ func (a *Activities) RunTestSubmission(ctx context.Context, in workflows.CallInp
 			}
 			return res, nil
 		}
-		select {
-		case <-ctx.Done():
-			return workflows.CallResult{}, ctx.Err()
-		case <-time.After(poll):
+		if err := a.pause(ctx); err != nil {
+			return workflows.CallResult{}, err
 		}
+	}
+}
+
+// pause waits TestPoll (default 2 s) between two reads of a test submission's state.
+func (a *Activities) pause(ctx context.Context) error {
+	poll := a.TestPoll
+	if poll <= 0 {
+		poll = 2 * time.Second
+	}
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-time.After(poll):
+		return nil
 	}
 }
 

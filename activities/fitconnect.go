@@ -2,10 +2,13 @@ package activities
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
 	"os"
+
+	"go.temporal.io/sdk/activity"
 
 	"github.com/rollin-efa/rollin/config"
 	"github.com/rollin-efa/rollin/domain"
@@ -14,11 +17,13 @@ import (
 	"github.com/rollin-efa/rollin/workflows"
 )
 
-// FitConnect is what the destination step needs of FIT-Connect: a client per subscriber
-// and the metadata versions every destination accepts.
+// FitConnect is what the destination and test steps need of FIT-Connect: a client per
+// subscriber, the metadata versions every destination accepts, and the sender client
+// that sends test submissions (nil when fitconnect.sender is not configured).
 type FitConnect struct {
 	Subscribers      fitconnect.Subscribers
 	MetadataVersions []string
+	Sender           *fitconnect.Client
 }
 
 // newFitConnect builds a token source and client per configured subscriber and reads its
@@ -26,13 +31,24 @@ type FitConnect struct {
 // start-up with the key named. Without subscribers it returns nil: the installation does
 // not connect municipalities by FIT-Connect, and the destination step says so.
 func newFitConnect(cfg config.FitConnect, hc *http.Client) (*FitConnect, error) {
-	if len(cfg.Subscribers) == 0 {
+	if len(cfg.Subscribers) == 0 && cfg.Sender.ClientID == "" {
 		return nil, nil
 	}
 	if cfg.SubmissionURL == "" {
 		return nil, &config.KeyError{Key: "fitconnect.submission_url", Msg: "required with fitconnect.subscribers (and token_url with it)"}
 	}
 	fc := &FitConnect{MetadataVersions: cfg.MetadataVersions}
+	if cfg.Sender.ClientID != "" {
+		ts, err := fitconnect.NewTokenSource(fitconnect.Credentials{
+			TokenURL: cfg.TokenURL, ClientID: cfg.Sender.ClientID, ClientSecret: fitconnect.Secret(cfg.Sender.ClientSecret), HTTPClient: hc,
+		})
+		if err != nil {
+			return nil, &config.KeyError{Key: "fitconnect.sender", Msg: err.Error()}
+		}
+		if fc.Sender, err = fitconnect.New(cfg.SubmissionURL, ts, hc); err != nil {
+			return nil, &config.KeyError{Key: "fitconnect.submission_url", Msg: err.Error()}
+		}
+	}
 	for i, s := range cfg.Subscribers {
 		key := fmt.Sprintf("fitconnect.subscribers[%d]", i)
 		pemData, err := os.ReadFile(s.EncryptionCertFile)
@@ -130,4 +146,89 @@ func destinationFor(in workflows.CallInput, sub fitconnect.Subscriber, metadataV
 // pair: change it only together with a migration of the existing destinations.
 func DestinationName(m domain.Municipality, svc domain.Service) string {
 	return fmt.Sprintf("%s – %s (ARS %s, LeiKa %s)", m.Name, svc.Name, m.ARS, svc.Key)
+}
+
+// testProgress is what the FIT-Connect test heartbeats: the submission as announced and
+// encrypted, so that a retried attempt follows it, and submits it byte for byte again if
+// the submit was not logged, instead of announcing another.
+type testProgress struct {
+	FitConnect fitconnect.Sent `json:"fitConnect"`
+}
+
+// runFitConnectTest sends the municipality's destination a test submission as a
+// FIT-Connect sender and follows the case's event log until the receiving system accepts
+// or rejects it. A rejection is a result (the workflow loops back to Anbindung with the
+// problems named), not an error.
+func (a *Activities) runFitConnectTest(ctx context.Context, in workflows.CallInput) (workflows.CallResult, error) {
+	var progress testProgress
+	if activity.HasHeartbeatDetails(ctx) {
+		if err := activity.GetHeartbeatDetails(ctx, &progress); err != nil || progress.FitConnect.SubmissionID == "" {
+			// An attempt that began before Rollin spoke FIT-Connect here heartbeated the
+			// provider's submission ID: follow that submission to its end.
+			var providerID string
+			if activity.GetHeartbeatDetails(ctx, &providerID) == nil && providerID != "" {
+				return a.followProviderTest(ctx, providerID)
+			}
+		}
+	}
+	if a.FitConnect == nil || a.FitConnect.Sender == nil {
+		return workflows.CallResult{}, classify(ctx, &systems.Error{System: fitconnect.System, Op: "test submission",
+			Err: errors.New("no FIT-Connect sender client: configure fitconnect.sender (client_id, client_secret), then retry the step")})
+	}
+	sender := a.FitConnect.Sender
+	sent := progress.FitConnect
+	if sent.SubmissionID == "" {
+		if in.Refs.DestinationID == "" {
+			return workflows.CallResult{}, classify(ctx, &systems.Error{System: fitconnect.System, Op: "test submission",
+				Err: errors.New("the run knows no destination ID (the destination step did not record one)")})
+		}
+		var err error
+		sent, err = sender.Prepare(ctx, in.IdempotencyKey+"/announce", fitconnect.TestSubmission{
+			DestinationID: in.Refs.DestinationID, ServiceName: in.Context.Service.Name,
+			LeikaKey: string(in.Context.Service.Key), Data: testData(in),
+		})
+		if err != nil {
+			return workflows.CallResult{}, classify(ctx, err)
+		}
+	}
+	submitted := false
+	for {
+		// The first heartbeat of an attempt reaches the server before RecordHeartbeat
+		// returns (later ones are batched), so the announced, encrypted submission is on
+		// record before it is submitted.
+		activity.RecordHeartbeat(ctx, testProgress{FitConnect: sent})
+		v, err := sender.Verdict(ctx, sent)
+		if err != nil {
+			return workflows.CallResult{}, classify(ctx, err)
+		}
+		switch {
+		case !v.Submitted && !submitted:
+			if err := sender.Submit(ctx, in.IdempotencyKey+"/submit", sent); err != nil {
+				return workflows.CallResult{}, classify(ctx, err)
+			}
+			submitted = true
+			continue
+		case v.Final && v.Accepted:
+			return done(ctx, sent.SubmissionID)
+		case v.Final:
+			res, _ := done(ctx, sent.SubmissionID)
+			res.Rejected, res.Problem = true, v.Problem()
+			return res, nil
+		}
+		if err := a.pause(ctx); err != nil {
+			return workflows.CallResult{}, err
+		}
+	}
+}
+
+// testData is the content of a test submission: it says what it is, for the people who
+// see it in their Fachverfahren, and which run sent it. It is the same for every attempt.
+func testData(in workflows.CallInput) []byte {
+	b, _ := json.Marshal(map[string]any{ // a map of strings and numbers always marshals
+		"rollinTest": true,
+		"hinweis":    "Technischer Vortest von Rollin für die Anbindung – bitte nicht bearbeiten.",
+		"run":        in.RunID, "round": in.Round,
+		"ars": string(in.Context.Municipality.ARS), "leikaKey": string(in.Context.Service.Key),
+	})
+	return b
 }

@@ -1,11 +1,15 @@
 package activities
 
 import (
+	"crypto/rsa"
+	"crypto/x509"
+	"encoding/pem"
 	"errors"
 	"os"
 	"path/filepath"
 	"slices"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 	"go.temporal.io/sdk/temporal"
@@ -17,6 +21,7 @@ import (
 	"github.com/rollin-efa/rollin/domain"
 	"github.com/rollin-efa/rollin/store"
 	"github.com/rollin-efa/rollin/store/storetest"
+	"github.com/rollin-efa/rollin/systems"
 	"github.com/rollin-efa/rollin/systems/fitconnect"
 	"github.com/rollin-efa/rollin/systems/simulator"
 	"github.com/rollin-efa/rollin/workflows"
@@ -93,44 +98,92 @@ func withCert(sub config.Subscriber, file string) config.FitConnect {
 // simulator and a real store: a run that carries a Steckbrief without submission schemas
 // (loaded before they were recorded) gets them from the store; a Steckbrief that has none
 // and connection data without an address are permanent errors that say what to do.
-func TestEnsureDestinationThroughTheSimulator(t *testing.T) {
-	t.Parallel()
+// fitConnectFixture is a store with the demo catalogue, a FIT-Connect simulator whose
+// receiving system can decrypt, and activities with one subscriber for every municipality
+// and a sender.
+type fitConnectFixture struct {
+	a              *Activities
+	sim            *simulator.FitConnect
+	wohngeld, hund domain.Service
+}
+
+func newFitConnectFixture(t *testing.T) fitConnectFixture {
+	t.Helper()
 	st, err := store.Open(t.Context(), storetest.NewDatabase(t), zap.NewNop())
 	require.NoError(t, err)
 	t.Cleanup(st.Close)
 	demo := catalog.Demo()
 	require.NoError(t, st.UpsertServices(t.Context(), demo))
-	wohngeld := demo[slices.IndexFunc(demo, func(s domain.Service) bool { return s.Key == "99107023037000" })]
-	hund := demo[slices.IndexFunc(demo, func(s domain.Service) bool { return s.Key == "99102013104000" })]
+	byKey := func(k domain.ServiceKey) domain.Service {
+		return demo[slices.IndexFunc(demo, func(s domain.Service) bool { return s.Key == k })]
+	}
 
 	const clientID, secret = "subscriber", "subscriber-secret-0123456789"
-	srv, fc, err := simulator.StartFitConnect(simulator.Config{}, simulator.FitConnectConfig{Clients: map[string]string{clientID: secret}}, "")
-	require.NoError(t, err)
-	t.Cleanup(func() { _ = srv.Close() })
+	const senderID, senderSecret = "sender", "sender-secret-0123456789"
 	certFile := filepath.Join(t.TempDir(), "cert.pem")
-	certPEM, _, err := fitconnect.SelfSignedCertificate("test receiving system", fitconnect.MinRSABits)
+	certPEM, keyPEM, err := fitconnect.SelfSignedCertificate("test receiving system", fitconnect.MinRSABits)
 	require.NoError(t, err)
 	require.NoError(t, os.WriteFile(certFile, certPEM, 0o600))
+	block, _ := pem.Decode(keyPEM)
+	priv, err := x509.ParsePKCS1PrivateKey(block.Bytes)
+	require.NoError(t, err)
+	srv, fc, err := simulator.StartFitConnect(simulator.Config{}, simulator.FitConnectConfig{
+		Clients: map[string]string{clientID: secret, senderID: senderSecret}, ReceiverKeys: []*rsa.PrivateKey{priv}}, "")
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = srv.Close() })
 	f, err := newFitConnect(config.FitConnect{SubmissionURL: srv.URL, TokenURL: srv.URL + "/token", MetadataVersions: []string{"1.2.0"},
 		Subscribers: []config.Subscriber{{ClientID: clientID, ClientSecret: secret, EncryptionCertFile: certFile,
-			CallbackURL: "https://fv.example/cb", CallbackSecret: "0123456789abcdef0123456789abcdef"}}}, nil)
+			CallbackURL: "https://fv.example/cb", CallbackSecret: "0123456789abcdef0123456789abcdef"}},
+		Sender: config.Sender{ClientID: senderID, ClientSecret: senderSecret}}, nil)
 	require.NoError(t, err)
-	a := &Activities{Store: st, FitConnect: f}
+	return fitConnectFixture{a: &Activities{Store: st, FitConnect: f, TestPoll: time.Millisecond}, sim: fc,
+		wohngeld: byKey("99107023037000"), hund: byKey("99102013104000")}
+}
 
+// gangelt is the call input of a FIT-Connect roll-in of svc in Gangelt.
+func gangelt(svc domain.Service, address string) workflows.CallInput {
+	return workflows.CallInput{
+		RunID: "rollin/053700004004/" + string(svc.Key), IdempotencyKey: "rollin/053700004004/" + string(svc.Key) + "/1",
+		Context: workflows.RunContext{Service: svc, Municipality: domain.Municipality{ARS: "053700004004", Name: "Gangelt"}},
+		Connection: &workflows.ConnectionData{ContactEmail: "a@gangelt.example", ContactAddress: address,
+			Transport: domain.TransportFITConnect},
+	}
+}
+
+// run executes the activity fn with in (and heartbeat details from an earlier attempt,
+// if any) the way a worker would.
+func run(t *testing.T, fn any, in workflows.CallInput, heartbeat ...any) (workflows.CallResult, error) {
+	t.Helper()
+	var suite testsuite.WorkflowTestSuite
+	env := suite.NewTestActivityEnvironment()
+	env.RegisterActivity(fn)
+	if len(heartbeat) > 0 {
+		env.SetHeartbeatDetails(heartbeat[0])
+	}
+	val, err := env.ExecuteActivity(fn, in)
+	if err != nil {
+		return workflows.CallResult{}, err
+	}
+	var res workflows.CallResult
+	require.NoError(t, val.Get(&res))
+	return res, nil
+}
+
+func requirePermanent(t *testing.T, err error, want string) {
+	t.Helper()
+	var app *temporal.ApplicationError
+	require.ErrorAs(t, err, &app)
+	require.True(t, app.NonRetryable(), "%v", err)
+	require.Contains(t, app.Message(), want)
+}
+
+func TestEnsureDestinationThroughTheSimulator(t *testing.T) {
+	t.Parallel()
+	fx := newFitConnectFixture(t)
+	a, f, wohngeld, hund := fx.a, fx.a.FitConnect, fx.wohngeld, fx.hund
+	fc := fx.sim
 	ensure := func(svc domain.Service, address string) (workflows.CallResult, error) {
-		var suite testsuite.WorkflowTestSuite
-		env := suite.NewTestActivityEnvironment()
-		env.RegisterActivity(a.EnsureDestination)
-		val, err := env.ExecuteActivity(a.EnsureDestination, workflows.CallInput{
-			Context:    workflows.RunContext{Service: svc, Municipality: domain.Municipality{ARS: "053700004004", Name: "Gangelt"}},
-			Connection: &workflows.ConnectionData{ContactEmail: "a@gangelt.example", ContactAddress: address},
-		})
-		if err != nil {
-			return workflows.CallResult{}, err
-		}
-		var res workflows.CallResult
-		require.NoError(t, val.Get(&res))
-		return res, nil
+		return run(t, a.EnsureDestination, gangelt(svc, address))
 	}
 	old := wohngeld
 	old.SubmissionSchemas = nil
@@ -150,10 +203,66 @@ func TestEnsureDestinationThroughTheSimulator(t *testing.T) {
 		"no schemas anywhere": {hund, "Rathaus", "names no submission_schemas"},
 		"no address":          {wohngeld, "", "no contact_address"},
 	} {
-		_, err := ensure(tc.svc, tc.address)
-		var app *temporal.ApplicationError
-		require.ErrorAs(t, err, &app, name)
-		require.True(t, app.NonRetryable(), name)
-		require.Contains(t, app.Message(), tc.want, name)
+		t.Run(name, func(t *testing.T) {
+			_, err := ensure(tc.svc, tc.address)
+			requirePermanent(t, err, tc.want)
+		})
 	}
+}
+
+func TestTestSubmissionThroughTheSimulator(t *testing.T) {
+	t.Parallel()
+	fx := newFitConnectFixture(t)
+	in := gangelt(fx.wohngeld, "Burgstraße 10, 52538 Gangelt")
+	dest, err := run(t, fx.a.EnsureDestination, in)
+	require.NoError(t, err)
+	in.Refs.DestinationID = dest.Ref
+	effects := func() map[string]int { return fx.sim.Sim().Counters().Effects }
+
+	res, err := run(t, fx.a.RunTestSubmission, in)
+	require.NoError(t, err)
+	require.False(t, res.Rejected, res.Problem)
+	for _, op := range []string{"announce-submission", "submit-submission", "decide-submission"} {
+		require.Equal(t, 1, effects()[op+" "+res.Ref], op)
+	}
+
+	t.Run("a retry resumes the heartbeated submission", func(t *testing.T) {
+		// An attempt that announced, encrypted, heartbeated and submitted, and died before
+		// it heartbeated again. Encrypting anew would send other bytes under the same
+		// idempotency key, which the simulator refuses (422), as it should.
+		again := in
+		again.IdempotencyKey += "/retry-1"
+		sent, err := fx.a.FitConnect.Sender.Prepare(t.Context(), again.IdempotencyKey+"/announce", fitconnect.TestSubmission{
+			DestinationID: dest.Ref, ServiceName: fx.wohngeld.Name, LeikaKey: string(fx.wohngeld.Key), Data: testData(again)})
+		require.NoError(t, err)
+		require.NoError(t, fx.a.FitConnect.Sender.Submit(t.Context(), again.IdempotencyKey+"/submit", sent))
+		announced := effects()
+		res, err := run(t, fx.a.RunTestSubmission, again, testProgress{FitConnect: sent})
+		require.NoError(t, err)
+		require.Equal(t, sent.SubmissionID, res.Ref, "the same submission, not a new one")
+		require.False(t, res.Rejected, res.Problem)
+		after := effects()
+		delete(after, "decide-submission "+sent.SubmissionID)
+		require.Equal(t, announced, after, "nothing announced or submitted again")
+	})
+
+	t.Run("a rejection loops back with the problem", func(t *testing.T) {
+		fx.sim.Sim().RejectTests("053700004004", systems.Problem{Title: "Fachverfahren", Detail: "Mandant Gangelt nicht eingerichtet"})
+		t.Cleanup(fx.sim.Sim().ClearRejections)
+		again := in
+		again.IdempotencyKey += "/retry-2"
+		res, err := run(t, fx.a.RunTestSubmission, again)
+		require.NoError(t, err)
+		require.True(t, res.Rejected)
+		require.Contains(t, res.Problem, "Mandant Gangelt nicht eingerichtet")
+	})
+
+	t.Run("without a sender the step says what to configure", func(t *testing.T) {
+		noSender := *fx.a
+		fc := *noSender.FitConnect
+		fc.Sender = nil
+		noSender.FitConnect = &fc
+		_, err := run(t, noSender.RunTestSubmission, in)
+		requirePermanent(t, err, "configure fitconnect.sender")
+	})
 }

@@ -112,7 +112,7 @@ func newEnv(ctx context.Context, o options, log *zap.Logger) (*env, error) {
 		return nil, err
 	}
 	e.cfg.DataDir = e.dir // the development FIT-Connect subscriber's certificate goes here
-	if err := devsim.AddDevSubscriber(&e.cfg); err != nil {
+	if err := devsim.AddDevClients(&e.cfg); err != nil {
 		return nil, err
 	}
 	if e.sims, err = devsim.Start(&e.cfg); err != nil {

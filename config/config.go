@@ -174,11 +174,15 @@ type Simulators struct {
 	// FitConnectAddr is where the FIT-Connect simulator listens, used while
 	// fitconnect.submission_url is empty; it knows the API clients of
 	// fitconnect.subscribers.
-	FitConnectAddr string        `mapstructure:"fitconnect_addr"`
-	Latency        time.Duration `mapstructure:"latency"`
-	ErrorRate      float64       `mapstructure:"error_rate"`
-	RoutingLag     int           `mapstructure:"routing_lag"`
-	Autopilot      Autopilot     `mapstructure:"autopilot"`
+	FitConnectAddr string `mapstructure:"fitconnect_addr"`
+	// FitConnectReceiverKeys are PEM files of receiving systems' private keys: with the
+	// key of a destination the simulated receiving system decrypts test submissions and
+	// checks metadata and data, not only their JWE headers. For development only.
+	FitConnectReceiverKeys []string      `mapstructure:"fitconnect_receiver_keys"`
+	Latency                time.Duration `mapstructure:"latency"`
+	ErrorRate              float64       `mapstructure:"error_rate"`
+	RoutingLag             int           `mapstructure:"routing_lag"`
+	Autopilot              Autopilot     `mapstructure:"autopilot"`
 }
 
 // Autopilot lets the municipality simulator play every human step (the municipality's and
@@ -245,10 +249,13 @@ var defaults = map[string]any{
 	"fitconnect.submission_url":              "",
 	"fitconnect.token_url":                   "",
 	"fitconnect.metadata_versions":           []string{"1.2.0"},
+	"fitconnect.sender.client_id":            "",
+	"fitconnect.sender.client_secret":        "",
 	"simulators.provider_addr":               "",
 	"simulators.state_addr":                  "",
 	"simulators.municipality_addr":           "",
 	"simulators.fitconnect_addr":             "",
+	"simulators.fitconnect_receiver_keys":    []string{},
 	"simulators.latency":                     time.Duration(0),
 	"simulators.error_rate":                  0.0,
 	"simulators.routing_lag":                 0,

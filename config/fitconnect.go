@@ -23,6 +23,17 @@ type FitConnect struct {
 	// Subscribers are the API clients that manage destinations, each for the
 	// municipalities under its ARS prefix.
 	Subscribers []Subscriber `mapstructure:"subscribers"`
+	// Sender is the API client (of type sender) with which the test step sends each
+	// municipality's destination a test submission, as the service's online form will.
+	Sender Sender `mapstructure:"sender"`
+}
+
+// Sender is a FIT-Connect sender API client: FIT-Connect gives senders and subscribers
+// different clients, so Rollin's test submissions need one besides the subscribers.
+type Sender struct {
+	ClientID string `mapstructure:"client_id"`
+	// ClientSecret is a secret: it is never logged; keep the file readable by Rollin only.
+	ClientSecret string `mapstructure:"client_secret" yaml:"client_secret,omitempty"`
 }
 
 // Subscriber is one FIT-Connect API client (subscriber) and the receiving system behind
@@ -67,6 +78,12 @@ func (f FitConnect) validate() error {
 		if !metadataVersion.MatchString(v) {
 			return &KeyError{"fitconnect.metadata_versions", fmt.Sprintf("%q: want a version like 1.2.0", v)}
 		}
+	}
+	if (f.Sender.ClientID == "") != (f.Sender.ClientSecret == "") {
+		return &KeyError{"fitconnect.sender.client_secret", "client_id and client_secret go together"}
+	}
+	if f.Sender.ClientID != "" && f.SubmissionURL == "" {
+		return &KeyError{"fitconnect.submission_url", "required with fitconnect.sender (and token_url with it)"}
 	}
 	seen, secrets := map[string]bool{}, map[string]string{}
 	for i, s := range f.Subscribers {

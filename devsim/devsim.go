@@ -9,7 +9,10 @@ package devsim
 import (
 	"context"
 	"crypto/rand"
+	"crypto/rsa"
+	"crypto/x509"
 	"encoding/base64"
+	"encoding/pem"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -81,7 +84,19 @@ func (s *Systems) startFitConnect(cfg *config.Config, simCfg simulator.Config) e
 	for _, sub := range cfg.FitConnect.Subscribers {
 		clients[sub.ClientID] = sub.ClientSecret
 	}
-	srv, _, err := simulator.StartFitConnect(simCfg, simulator.FitConnectConfig{Clients: clients}, cfg.Simulators.FitConnectAddr)
+	if cfg.FitConnect.Sender.ClientID != "" {
+		clients[cfg.FitConnect.Sender.ClientID] = cfg.FitConnect.Sender.ClientSecret
+	}
+	var receiverKeys []*rsa.PrivateKey
+	for i, file := range cfg.Simulators.FitConnectReceiverKeys {
+		key, err := readPrivateKey(file)
+		if err != nil {
+			return &config.KeyError{Key: fmt.Sprintf("simulators.fitconnect_receiver_keys[%d]", i), Msg: err.Error()}
+		}
+		receiverKeys = append(receiverKeys, key)
+	}
+	srv, _, err := simulator.StartFitConnect(simCfg, simulator.FitConnectConfig{Clients: clients, ReceiverKeys: receiverKeys},
+		cfg.Simulators.FitConnectAddr)
 	if err != nil {
 		return err
 	}
@@ -90,17 +105,26 @@ func (s *Systems) startFitConnect(cfg *config.Config, simCfg simulator.Config) e
 	return nil
 }
 
-// AddDevSubscriber gives a development installation whose FIT-Connect is the simulator
-// (fitconnect.submission_url empty) and that configured no subscribers one subscriber for
-// every municipality: a random client secret and callback secret, and a self-signed
-// 4096-bit encryption certificate kept in data_dir (made on first use, since making one
-// takes seconds). Call it before Start, which admits the subscriber's client. The
-// simulator accepts the certificate; FIT-Connect's production environment would not.
-func AddDevSubscriber(cfg *config.Config) error {
-	if cfg.FitConnect.SubmissionURL != "" || len(cfg.FitConnect.Subscribers) > 0 {
+// AddDevClients gives a development installation whose FIT-Connect is the simulator
+// (fitconnect.submission_url empty) the API clients it did not configure: a sender for
+// the test submissions, and one subscriber for every municipality with a random client
+// secret and callback secret and a self-signed 4096-bit encryption certificate kept in
+// data_dir (made on first use, since making one takes seconds), whose private key the
+// simulated receiving system gets to decrypt with. Call it before Start, which admits the
+// clients. The simulator accepts the certificate; FIT-Connect's production environment
+// would not.
+func AddDevClients(cfg *config.Config) error {
+	if cfg.FitConnect.SubmissionURL != "" {
 		return nil
 	}
-	certFile, err := devCertificate(filepath.Join(cfg.DataDir, "fit-connect-dev"))
+	if cfg.FitConnect.Sender.ClientID == "" {
+		cfg.FitConnect.Sender = config.Sender{ClientID: "rollin-dev-sender", ClientSecret: randomSecret()}
+	}
+	if len(cfg.FitConnect.Subscribers) > 0 {
+		return nil
+	}
+	dir := filepath.Join(cfg.DataDir, "fit-connect-dev")
+	certFile, err := devCertificate(dir)
 	if err != nil {
 		return fmt.Errorf("development FIT-Connect subscriber: %w", err)
 	}
@@ -108,7 +132,35 @@ func AddDevSubscriber(cfg *config.Config) error {
 		ClientID: "rollin-dev", ClientSecret: randomSecret(), EncryptionCertFile: certFile,
 		CallbackURL: "https://localhost/fit-connect/callback", CallbackSecret: randomSecret(),
 	}}
+	cfg.Simulators.FitConnectReceiverKeys = append(cfg.Simulators.FitConnectReceiverKeys, filepath.Join(dir, devKeyFile))
 	return nil
+}
+
+// devKeyFile is the development certificate's private key, next to it.
+const devKeyFile = "encryption-key.pem"
+
+// readPrivateKey reads an RSA private key from a PEM file (PKCS #1 or PKCS #8).
+func readPrivateKey(file string) (*rsa.PrivateKey, error) {
+	data, err := os.ReadFile(file) // #nosec G304 -- the file is named in Rollin's own configuration
+	if err != nil {
+		return nil, err
+	}
+	block, _ := pem.Decode(data)
+	if block == nil {
+		return nil, fmt.Errorf("%s: no PEM block", file)
+	}
+	if key, err := x509.ParsePKCS1PrivateKey(block.Bytes); err == nil {
+		return key, nil
+	}
+	key, err := x509.ParsePKCS8PrivateKey(block.Bytes)
+	if err != nil {
+		return nil, fmt.Errorf("%s: not an RSA private key: %w", file, err)
+	}
+	rsaKey, ok := key.(*rsa.PrivateKey)
+	if !ok {
+		return nil, fmt.Errorf("%s: want an RSA private key, got %T", file, key)
+	}
+	return rsaKey, nil
 }
 
 // devCertificate returns the development encryption certificate in dir, making it (and
@@ -126,7 +178,7 @@ func devCertificate(dir string) (string, error) {
 		return "", err
 	}
 	// The key first, so that a certificate on disk always has its key.
-	if err := os.WriteFile(filepath.Join(dir, "encryption-key.pem"), keyPEM, 0o600); err != nil {
+	if err := os.WriteFile(filepath.Join(dir, devKeyFile), keyPEM, 0o600); err != nil {
 		return "", err
 	}
 	return certFile, os.WriteFile(certFile, certPEM, 0o600)

@@ -53,6 +53,7 @@ var clusterTokens = map[domain.Role]string{
 const (
 	clusterClientSecret   = "cluster-fit-connect-client-secret-0123"
 	clusterCallbackSecret = "cluster-fit-connect-callback-secret-0123456789"
+	clusterSenderSecret   = "cluster-fit-connect-sender-secret-0123"
 )
 
 // startCluster installs Rollin (migrate, register, catalogue) and starts Temporal, the
@@ -63,7 +64,10 @@ func startCluster(t *testing.T, workers []string, extraConfig string) *cluster {
 	dir := t.TempDir()
 	c := &cluster{t: t, dbURL: storetest.NewDatabase(t), simAddr: map[simulator.Kind]string{}, workers: map[string]*process{}}
 	certFile := filepath.Join(dir, "encryption-cert.pem")
-	require.NoError(t, os.WriteFile(certFile, encryptionCert(t), 0o600))
+	certPEM, keyPEM := encryptionCert(t)
+	require.NoError(t, os.WriteFile(certFile, certPEM, 0o600))
+	keyFile := filepath.Join(dir, "encryption-key.pem")
+	require.NoError(t, os.WriteFile(keyFile, keyPEM, 0o600))
 	// One configuration file for every process, as an installation would have it; what
 	// differs per process, and the addresses that are known only once the processes run,
 	// come from the environment.
@@ -82,6 +86,10 @@ fitconnect:
       encryption_cert_file: %[6]s
       callback_url: https://fachverfahren.example/fit-connect/callback
       callback_secret: %[7]s
+  sender: {client_id: cluster-sender, client_secret: %[8]s}
+simulators:
+  # The simulated receiving system decrypts and checks each test submission.
+  fitconnect_receiver_keys: [%[9]s]
 auth:
   tokens:
     - {name: pm, role: pm, token: %[3]s}
@@ -91,7 +99,7 @@ process:
   # A routing check cut off by a killed worker is tried again after one poll interval.
   routing_poll: 1s
 `, filepath.Join(dir, "data"), c.dbURL, clusterTokens[domain.RolePM], clusterTokens[domain.RoleOperator],
-		clusterClientSecret, certFile, clusterCallbackSecret)+extraConfig), 0o600))
+		clusterClientSecret, certFile, clusterCallbackSecret, clusterSenderSecret, keyFile)+extraConfig), 0o600))
 
 	bin, err := rollinBinary()
 	require.NoError(t, err)
@@ -193,6 +201,7 @@ func (c *cluster) requireNoSecretsInLogs() int {
 		}
 		require.NotContains(c.t, out, clusterClientSecret, "%s logged the FIT-Connect client secret", p.name)
 		require.NotContains(c.t, out, clusterCallbackSecret, "%s logged the FIT-Connect callback secret", p.name)
+		require.NotContains(c.t, out, clusterSenderSecret, "%s logged the FIT-Connect sender secret", p.name)
 		for _, re := range secretPatterns {
 			require.Empty(c.t, re.FindAllString(out, 3), "%s logged personal data", p.name)
 		}

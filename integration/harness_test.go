@@ -6,7 +6,10 @@ package integration
 import (
 	"bytes"
 	"context"
+	"crypto/rsa"
+	"crypto/x509"
 	"encoding/json"
+	"encoding/pem"
 	"fmt"
 	"io"
 	"net/http"
@@ -322,35 +325,51 @@ func connection() map[string]any {
 var (
 	fitConnectCertOnce sync.Once
 	fitConnectCert     []byte
+	fitConnectKey      []byte
 	fitConnectCertErr  error
 )
 
-// encryptionCert returns a self-signed 4096-bit encryption certificate (PEM).
-func encryptionCert(t *testing.T) []byte {
+// encryptionCert returns a self-signed 4096-bit encryption certificate and its private
+// key (PEM).
+func encryptionCert(t *testing.T) (cert, key []byte) {
 	t.Helper()
 	fitConnectCertOnce.Do(func() {
-		fitConnectCert, _, fitConnectCertErr = fitconnect.SelfSignedCertificate("Rollin integration test receiving system", fitconnect.MinRSABits)
+		fitConnectCert, fitConnectKey, fitConnectCertErr = fitconnect.SelfSignedCertificate("Rollin integration test receiving system", fitconnect.MinRSABits)
 	})
 	require.NoError(t, fitConnectCertErr)
-	return fitConnectCert
+	return fitConnectCert, fitConnectKey
 }
 
-// startFitConnect starts the harness's FIT-Connect simulator with one API client, which
-// serves every municipality, and returns the activities' view of it.
+// startFitConnect starts the harness's FIT-Connect simulator with one subscriber, which
+// serves every municipality, and a sender, and returns the activities' view of it. The
+// simulated receiving system holds the subscriber's private key, so it decrypts and
+// checks every test submission.
 func (h *harness) startFitConnect(simCfg simulator.Config, hc *http.Client) *activities.FitConnect {
 	h.t.Helper()
 	const clientID, clientSecret = "harness-subscriber", "harness-client-secret-0123456789"
-	srv, _, err := simulator.StartFitConnect(simCfg, simulator.FitConnectConfig{Clients: map[string]string{clientID: clientSecret}}, "")
+	const senderID, senderSecret = "harness-sender", "harness-sender-secret-0123456789"
+	certPEM, keyPEM := encryptionCert(h.t)
+	block, _ := pem.Decode(keyPEM)
+	require.NotNil(h.t, block)
+	priv, err := x509.ParsePKCS1PrivateKey(block.Bytes)
+	require.NoError(h.t, err)
+	srv, _, err := simulator.StartFitConnect(simCfg, simulator.FitConnectConfig{
+		Clients: map[string]string{clientID: clientSecret, senderID: senderSecret}, ReceiverKeys: []*rsa.PrivateKey{priv},
+	}, "")
 	require.NoError(h.t, err)
 	h.t.Cleanup(func() { _ = srv.Close() })
 	h.sims[simulator.FitConnectKind] = srv
-	key, err := fitconnect.ParseEncryptionKey(encryptionCert(h.t))
+	key, err := fitconnect.ParseEncryptionKey(certPEM)
 	require.NoError(h.t, err)
-	ts, err := fitconnect.NewTokenSource(fitconnect.Credentials{TokenURL: srv.URL + "/token", ClientID: clientID, ClientSecret: clientSecret, HTTPClient: hc})
-	require.NoError(h.t, err)
-	cl, err := fitconnect.New(srv.URL, ts, hc)
-	require.NoError(h.t, err)
-	return &activities.FitConnect{MetadataVersions: []string{"1.2.0"}, Subscribers: fitconnect.Subscribers{{
+	client := func(id, secret string) *fitconnect.Client {
+		ts, err := fitconnect.NewTokenSource(fitconnect.Credentials{TokenURL: srv.URL + "/token", ClientID: id, ClientSecret: fitconnect.Secret(secret), HTTPClient: hc})
+		require.NoError(h.t, err)
+		cl, err := fitconnect.New(srv.URL, ts, hc)
+		require.NoError(h.t, err)
+		return cl
+	}
+	cl := client(clientID, clientSecret)
+	return &activities.FitConnect{MetadataVersions: []string{"1.2.0"}, Sender: client(senderID, senderSecret), Subscribers: fitconnect.Subscribers{{
 		Client: cl, EncryptionKey: key, CallbackURL: "https://fachverfahren.example/fit-connect/callback",
 		CallbackSecret: "harness-callback-secret-0123456789abcdef",
 	}}}

@@ -43,7 +43,7 @@ func runDev(ctx context.Context, cfg config.Config, log *zap.Logger, cmd *cobra.
 		return err
 	}
 
-	if err := devsim.AddDevSubscriber(&cfg); err != nil {
+	if err := devsim.AddDevClients(&cfg); err != nil {
 		return err
 	}
 	sims, err := devsim.Start(&cfg)
@@ -138,7 +138,8 @@ func printBanner(cmd *cobra.Command, addr, temporalAddr string, cfg config.Confi
 	fmt.Fprintf(out, "\nRollin dev is running.\n\n  API:        %s/api/v1  (health: /healthz, /readyz; metrics: /metrics)\n", base)
 	fmt.Fprintf(out, "  Temporal:   %s, namespace %s, task queue %s\n", temporalAddr, cfg.Temporal.Namespace, cfg.Temporal.TaskQueue)
 	fmt.Fprintf(out, "  Systems:    provider %s, state %s, municipality %s\n", cfg.Systems.ProviderURL, cfg.Systems.StateURL, cfg.Systems.MunicipalityURL)
-	fmt.Fprintf(out, "  FIT-Connect: Submission API %s, %d subscriber(s)\n", cfg.FitConnect.SubmissionURL, len(cfg.FitConnect.Subscribers))
+	fmt.Fprintf(out, "  FIT-Connect: Submission API %s, %d subscriber(s), sender %s\n", cfg.FitConnect.SubmissionURL,
+		len(cfg.FitConnect.Subscribers), cfg.FitConnect.Sender.ClientID)
 	if ap := cfg.Simulators.Autopilot; autopilot {
 		fmt.Fprintf(out, "  Autopilot:  on: the municipality simulator signs, answers and confirms after %s (test not received: %.0f%%)\n", ap.Delay, 100*ap.TestFailureRate)
 	}

@@ -145,7 +145,8 @@ func simulatorsCommand() *cobra.Command {
 			ctx, stop := signalContext()
 			defer stop()
 			// Serve them all here: systems.*_url and fitconnect.*_url are for the workers,
-			// not for this process. The FIT-Connect simulator admits fitconnect.subscribers.
+			// not for this process. The FIT-Connect simulator admits fitconnect.subscribers
+			// and fitconnect.sender.
 			cfg.Systems = config.Systems{Timeout: cfg.Systems.Timeout}
 			cfg.FitConnect.SubmissionURL, cfg.FitConnect.TokenURL = "", ""
 			sims, err := devsim.Start(&cfg)
@@ -176,7 +177,10 @@ func simulatorsCommand() *cobra.Command {
 			fmt.Fprintf(out, "  systems.provider_url:      %s\n  systems.state_url:         %s\n  systems.municipality_url:  %s\n",
 				cfg.Systems.ProviderURL, cfg.Systems.StateURL, cfg.Systems.MunicipalityURL)
 			if len(cfg.FitConnect.Subscribers) == 0 {
-				fmt.Fprintln(out, "  (no fitconnect.subscribers configured: no API client can sign in to the FIT-Connect simulator)")
+				fmt.Fprintln(out, "  (no fitconnect.subscribers configured: no subscriber can sign in to the FIT-Connect simulator)")
+			}
+			if cfg.FitConnect.Sender.ClientID == "" {
+				fmt.Fprintln(out, "  (no fitconnect.sender configured: no test submission can be sent to the FIT-Connect simulator)")
 			}
 			fmt.Fprintf(out, "  fitconnect.submission_url: %s\n  fitconnect.token_url:      %s\n", cfg.FitConnect.SubmissionURL, cfg.FitConnect.TokenURL)
 			<-ctx.Done()
