@@ -194,8 +194,11 @@ func (a *Activities) VerifyRouting(ctx context.Context, in workflows.CallInput) 
 	if routes.Has(in.Refs.DestinationID) {
 		return done(ctx, in.Refs.DestinationID)
 	}
-	err = fmt.Errorf("routing: LeiKa %s and ARS %s do not resolve to destination %s yet (%d routes)",
-		key, ars, in.Refs.DestinationID, routes.TotalCount)
+	// Past process.routing_deadline this message is what the operator's incident shows:
+	// in FIT-Connect's test environment routing entries are made by hand, on request.
+	err = fmt.Errorf("routing: the Routing API does not resolve LeiKa %s and ARS %s to destination %s yet (%d other routes); "+
+		"where routing is kept by hand, have destination %s registered for LeiKa %s and ARS %s, then retry the step",
+		key, ars, in.Refs.DestinationID, routes.TotalCount, in.Refs.DestinationID, key, ars)
 	return workflows.CallResult{}, temporal.NewApplicationErrorWithOptions(err.Error(), "NotRoutedYet",
 		temporal.ApplicationErrorOptions{Details: []any{attempt(ctx)}})
 }

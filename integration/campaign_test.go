@@ -165,6 +165,18 @@ func TestCampaignReachesLiveOnAutopilot(t *testing.T) {
 		d := h.destination(ars, wohngeld)
 		require.Equal(t, 1, h.sims[simulator.FitConnectKind].Sim.Counters().Effects["create-destination "+d.ID], ars)
 	}
+	// The test stage spoke FIT-Connect: one test submission announced and submitted per
+	// run and round (the simulated receiving system decrypted and accepted each).
+	perOp, allRounds := map[string]int{}, 0
+	for effect := range h.sims[simulator.FitConnectKind].Sim.Counters().Effects {
+		op, _, _ := strings.Cut(effect, " ")
+		perOp[op]++
+	}
+	for _, n := range rounds {
+		allRounds += n
+	}
+	require.Equal(t, allRounds, perOp["announce-submission"], "%v", perOp)
+	require.Equal(t, allRounds, perOp["submit-submission"], "%v", perOp)
 
 	// Short calls ran as local activities: the server scheduled only the routing check and
 	// the test submission, which wait long.

@@ -79,7 +79,7 @@ func TestTestSubmissionIsAcceptedAndRepeatsNothing(t *testing.T) {
 	require.True(t, v.Accepted, "problems: %s", v.Problem())
 	require.Equal(t, []string{fitconnect.EventCreate, fitconnect.EventSubmit, fitconnect.EventAccept}, v.Events)
 	effects := e.effects()
-	for _, op := range []string{"announce-submission", "submit-submission", "decide-submission"} {
+	for _, op := range []string{"announce-submission", "submit-submission"} {
 		require.Equal(t, 1, effects[op+" "+sent.SubmissionID], op)
 	}
 }

@@ -1,8 +1,11 @@
-// Package fitconnect is the typed client of FIT-Connect's Submission API as a subscriber
-// (the receiving side, one API client per municipality) uses it to manage its
-// destination ("Zustellpunkt"): OAuth 2.0 client credentials, create, read, update, add a
-// key, and Ensure, which makes a destination match what Rollin wants and is safe to
-// repeat from a retried Temporal activity.
+// Package fitconnect is the typed client of FIT-Connect's Submission API in the two roles
+// Rollin plays: as a subscriber (the receiving side, one API client per Land, Kreis or
+// municipality) it manages destinations ("Zustellpunkte") — OAuth 2.0 client
+// credentials, create, read, update, add a key, and Ensure, which makes a destination
+// match what Rollin wants and is safe to repeat from a retried Temporal activity; as a
+// sender it sends a destination a test submission — announce, encrypt metadata and data
+// as JWE to the destination's key, submit — and reads the verdict from the case's event
+// log of signed Security Event Tokens (Prepare, Submit, Verdict).
 //
 // It follows FITKO's published FIT-Connect documentation (docs.fitko.de) as summarised in
 // DESIGN.md, "Facts to follow". Where that summary is silent the package follows the

@@ -301,8 +301,9 @@ func (f *FitConnect) decide(sub *fcSubmission) error {
 	if err != nil {
 		return err
 	}
+	// The verdict is the receiving system's own doing, not the effect of a request: it
+	// shows in the event log, not among the effects.
 	sub.decided = true
-	f.sim.effect("decide-submission", sub.ref.SubmissionID)
 	return nil
 }
 
