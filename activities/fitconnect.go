@@ -35,7 +35,7 @@ func newFitConnect(cfg config.FitConnect, hc *http.Client) (*FitConnect, error) 
 		return nil, nil
 	}
 	if cfg.SubmissionURL == "" {
-		return nil, &config.KeyError{Key: "fitconnect.submission_url", Msg: "required with fitconnect.subscribers (and token_url with it)"}
+		return nil, &config.KeyError{Key: "fitconnect.submission_url", Msg: "required with fitconnect.subscribers or fitconnect.sender (and token_url with it)"}
 	}
 	fc := &FitConnect{MetadataVersions: cfg.MetadataVersions}
 	if cfg.Sender.ClientID != "" {

@@ -140,7 +140,6 @@ func TestBadValuesNameTheKey(t *testing.T) {
 		"fit-connect bad URL":       {"fitconnect: {submission_url: 'fc.example', token_url: 'https://fc.example/token'}", "fitconnect.submission_url"},
 		"no metadata versions":      {"fitconnect: {metadata_versions: []}", "fitconnect.metadata_versions"},
 		"sender without secret":     {"fitconnect: {submission_url: 'https://fc.example', token_url: 'https://fc.example/token', sender: {client_id: s}}", "fitconnect.sender.client_secret"},
-		"sender without API":        {"fitconnect: {sender: {client_id: s, client_secret: x}}", "fitconnect.submission_url"},
 		"subscriber ARS unquoted":   {"fitconnect: {subscribers: [{ars: 05370, " + subscriberRest + "}]}", "fitconnect.subscribers[0].ars"},
 		"subscriber ARS one digit":  {"fitconnect: {subscribers: [{ars: 05, " + subscriberRest + "}]}", "fitconnect.subscribers[0].ars"},
 		"metadata version short":    {"fitconnect: {metadata_versions: ['1.2']}", "fitconnect.metadata_versions"},

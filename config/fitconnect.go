@@ -82,9 +82,6 @@ func (f FitConnect) validate() error {
 	if (f.Sender.ClientID == "") != (f.Sender.ClientSecret == "") {
 		return &KeyError{"fitconnect.sender.client_secret", "client_id and client_secret go together"}
 	}
-	if f.Sender.ClientID != "" && f.SubmissionURL == "" {
-		return &KeyError{"fitconnect.submission_url", "required with fitconnect.sender (and token_url with it)"}
-	}
 	seen, secrets := map[string]bool{}, map[string]string{}
 	for i, s := range f.Subscribers {
 		key := fmt.Sprintf("fitconnect.subscribers[%d]", i)
