@@ -97,8 +97,7 @@ func (m Metadata) DataHash() (typ, content string) {
 
 // DataSchema returns the submission schema the metadata says the data follows.
 func (m Metadata) DataSchema() SubmissionSchema {
-	s := m.ContentStructure.Data.SubmissionSchema
-	return SubmissionSchema{SchemaURI: s.SchemaURI, MimeType: s.MimeType}
+	return SubmissionSchema(m.ContentStructure.Data.SubmissionSchema)
 }
 
 // TestSubmission is a submission Rollin sends as a sender to check a municipality's
@@ -187,7 +186,7 @@ func (cl *Client) Prepare(ctx context.Context, key string, t TestSubmission) (Se
 		ContentStructure: wireContentStructure{
 			Data: wireDataStructure{
 				Hash:             wireHash{Type: "sha512", Content: hex.EncodeToString(sum[:])},
-				SubmissionSchema: wireSchema{SchemaURI: schema.SchemaURI, MimeType: schema.MimeType},
+				SubmissionSchema: wireSchema(schema),
 			},
 			Attachments: []json.RawMessage{},
 		},
