@@ -198,16 +198,23 @@ func (a *Activities) runFitConnectTest(ctx context.Context, in workflows.CallInp
 		// record before it is submitted.
 		activity.RecordHeartbeat(ctx, testProgress{FitConnect: sent})
 		v, err := sender.Verdict(ctx, sent)
-		if err != nil {
-			return workflows.CallResult{}, classify(ctx, err)
+		if err == nil && !v.Submitted && !submitted {
+			if err = sender.Submit(ctx, in.IdempotencyKey+"/submit", sent); err == nil {
+				submitted = true
+				continue
+			}
 		}
-		switch {
-		case !v.Submitted && !submitted:
-			if err := sender.Submit(ctx, in.IdempotencyKey+"/submit", sent); err != nil {
+		if err != nil {
+			// Reading the log and submitting the same bytes again are safe to repeat:
+			// a passing fault waits for the next poll instead of ending the attempt,
+			// within the step's time limit; a permanent one is an incident.
+			if !systems.IsRetryable(err) {
 				return workflows.CallResult{}, classify(ctx, err)
 			}
-			submitted = true
-			continue
+			activity.GetLogger(ctx).Warn("test submission: will try again at the next poll", "submission", sent.SubmissionID, "error", err)
+		}
+		switch {
+		case err != nil:
 		case v.Final && v.Accepted:
 			return done(ctx, sent.SubmissionID)
 		case v.Final:

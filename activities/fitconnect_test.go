@@ -5,6 +5,7 @@ import (
 	"crypto/x509"
 	"encoding/pem"
 	"errors"
+	"net/http"
 	"os"
 	"path/filepath"
 	"slices"
@@ -243,6 +244,19 @@ func TestTestSubmissionThroughTheSimulator(t *testing.T) {
 		require.False(t, res.Rejected, res.Problem)
 		after := effects()
 		require.Equal(t, announced, after, "nothing announced or submitted again")
+	})
+
+	t.Run("passing faults while following do not end the attempt", func(t *testing.T) {
+		// The submit's answer is lost after it applied, and the event log answers 503
+		// twice: one attempt (the test environment makes no second) still gets its verdict.
+		fx.sim.Sim().AddFault(simulator.Fault{Method: http.MethodPut, PathPrefix: "/v1/submissions/", Status: 503, Times: 1, AfterApply: true})
+		fx.sim.Sim().AddFault(simulator.Fault{Method: http.MethodGet, PathPrefix: "/v1/cases/", Status: 503, Times: 2})
+		again := in
+		again.IdempotencyKey += "/retry-3"
+		res, err := run(t, fx.a.RunTestSubmission, again)
+		require.NoError(t, err)
+		require.False(t, res.Rejected, res.Problem)
+		require.Equal(t, 1, effects()["submit-submission "+res.Ref], "submitted once")
 	})
 
 	t.Run("a rejection loops back with the problem", func(t *testing.T) {

@@ -92,7 +92,7 @@ func TestChaosWorkerKilledRepeatedly(t *testing.T) {
 	}
 	c.waitAllLive(campaign.ID, total, 15*time.Minute)
 	perOp := c.requireEffectsOnce()
-	for _, op := range []string{"create-tenant", "switch-to-production", "create-portal-link", "activate-portal-link", "send-test-submission", "create-destination"} {
+	for _, op := range []string{"create-tenant", "switch-to-production", "create-portal-link", "activate-portal-link", "announce-submission", "submit-submission", "create-destination"} {
 		require.Equal(t, total, perOp[op], "%s effects", op)
 	}
 	effects := 0

@@ -58,7 +58,7 @@ func TestSeparateProcessesSurviveWorkerKill(t *testing.T) {
 	// Exactly once: every effect in every simulator applied once, and the effects that
 	// each roll-in must have had, there for all 396.
 	perOp := c.requireEffectsOnce()
-	for _, op := range []string{"create-tenant", "switch-to-production", "create-portal-link", "activate-portal-link", "send-test-submission"} {
+	for _, op := range []string{"create-tenant", "switch-to-production", "create-portal-link", "activate-portal-link", "create-destination", "announce-submission", "submit-submission"} {
 		require.Equal(t, 396, perOp[op], "%s effects", op)
 	}
 

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"sync"
 
 	"github.com/rollin-efa/rollin/systems"
 )
@@ -23,6 +24,15 @@ type Tokens interface {
 type Client struct {
 	sc     *systems.Client
 	tokens Tokens
+
+	// Public keys read for encrypting and verifying, which a sender asks for at every
+	// submission and every read of an event log. A destination's key under a kid never
+	// changes (FIT-Connect refuses another key under the same kid), so it is kept for
+	// good; the submission service's key set is read again when an event names a kid it
+	// does not hold (key rotation). Ensure does not use them: it must see the server.
+	mu          sync.Mutex
+	destKeys    map[string]JWK // by destination ID + "/" + kid
+	serviceKeys []JWK
 }
 
 // New returns a client for the Submission API at baseURL (e.g.
@@ -44,7 +54,7 @@ func New(baseURL string, tokens Tokens, hc *http.Client) (*Client, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Client{sc: sc, tokens: tokens}, nil
+	return &Client{sc: sc, tokens: tokens, destKeys: map[string]JWK{}}, nil
 }
 
 // call is one request to the Submission API.

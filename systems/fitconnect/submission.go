@@ -163,12 +163,9 @@ func (cl *Client) Prepare(ctx context.Context, key string, t TestSubmission) (Se
 	if err != nil {
 		return fail(err)
 	}
-	k, found, err := cl.Key(ctx, dest.ID, dest.EncryptionKey.Kid)
+	k, err := cl.destinationKey(ctx, dest.ID, dest.EncryptionKey.Kid)
 	if err != nil {
 		return Sent{}, err
-	}
-	if !found {
-		return fail(fmt.Errorf("encryptionKid %s: the destination has no such key", dest.EncryptionKey.Kid))
 	}
 	var ref wireSubmissionRef
 	err = cl.do(ctx, call{op: "announce submission to " + dest.ID, method: http.MethodPost, path: "/v1/submissions", key: key,
@@ -249,7 +246,6 @@ func (cl *Client) Verdict(ctx context.Context, s Sent) (Verdict, error) {
 		return Verdict{}, &systems.Error{System: System, Op: op, Err: fmt.Errorf("eventLog[%d]: %w", i, err)}
 	}
 	var v Verdict
-	var serviceKeys []JWK
 	for i, token := range log.EventLog {
 		kid, claims, err := unverifiedSET(token)
 		if err != nil {
@@ -257,28 +253,14 @@ func (cl *Client) Verdict(ctx context.Context, s Sent) (Verdict, error) {
 		}
 		var key JWK
 		if claims.Issuer == s.DestinationID {
-			k, found, err := cl.Key(ctx, s.DestinationID, kid)
-			if err != nil {
+			if key, err = cl.destinationKey(ctx, s.DestinationID, kid); err != nil {
 				return Verdict{}, err
 			}
-			if !found {
-				return fail(i, fmt.Errorf("kid %s: the destination has no such key", kid))
-			}
-			if err := k.validate("key", AlgSignature); err != nil {
+			if err := key.validate("key", AlgSignature); err != nil {
 				return fail(i, err)
 			}
-			key = k
-		} else {
-			if serviceKeys == nil {
-				if serviceKeys, err = cl.serviceKeys(ctx); err != nil {
-					return Verdict{}, err
-				}
-			}
-			j := slices.IndexFunc(serviceKeys, func(k JWK) bool { return k.Kid == kid })
-			if j < 0 {
-				return fail(i, fmt.Errorf("kid %s: not among the submission service's published keys", kid))
-			}
-			key = serviceKeys[j]
+		} else if key, err = cl.serviceKey(ctx, kid); err != nil {
+			return Verdict{}, err
 		}
 		set, err := VerifySET(token, key)
 		if err != nil {
@@ -340,14 +322,53 @@ func checkTags(payload json.RawMessage, s Sent) *systems.Problem {
 	return nil
 }
 
-// serviceKeys reads the submission service's published signature keys.
-func (cl *Client) serviceKeys(ctx context.Context) ([]JWK, error) {
+// destinationKey returns the destination's key kid, read once and then kept (see Client).
+func (cl *Client) destinationKey(ctx context.Context, id, kid string) (JWK, error) {
+	cl.mu.Lock()
+	k, ok := cl.destKeys[id+"/"+kid]
+	cl.mu.Unlock()
+	if ok {
+		return k, nil
+	}
+	k, found, err := cl.Key(ctx, id, kid)
+	if err != nil {
+		return JWK{}, err
+	}
+	if !found {
+		return JWK{}, &systems.Error{System: System, Op: "get key " + kid + " of destination " + id,
+			Err: errors.New("the destination has no such key")}
+	}
+	cl.mu.Lock()
+	cl.destKeys[id+"/"+kid] = k
+	cl.mu.Unlock()
+	return k, nil
+}
+
+// serviceKey returns the submission service's published signature key kid, reading the
+// key set (/.well-known/jwks.json) when it is not known yet or does not hold kid.
+func (cl *Client) serviceKey(ctx context.Context, kid string) (JWK, error) {
+	find := func() (JWK, bool) {
+		cl.mu.Lock()
+		defer cl.mu.Unlock()
+		i := slices.IndexFunc(cl.serviceKeys, func(k JWK) bool { return k.Kid == kid })
+		if i < 0 {
+			return JWK{}, false
+		}
+		return cl.serviceKeys[i], true
+	}
+	if k, ok := find(); ok {
+		return k, nil
+	}
+	const op = "read the submission service's keys"
 	var set wireJWKS
-	if err := cl.do(ctx, call{op: "read the submission service's keys", method: http.MethodGet, path: "/.well-known/jwks.json"}, &set); err != nil {
-		return nil, err
+	if err := cl.do(ctx, call{op: op, method: http.MethodGet, path: "/.well-known/jwks.json"}, &set); err != nil {
+		return JWK{}, err
 	}
-	if len(set.Keys) == 0 {
-		return nil, &systems.Error{System: System, Op: "read the submission service's keys", Err: errors.New("keys: empty")}
+	cl.mu.Lock()
+	cl.serviceKeys = set.Keys
+	cl.mu.Unlock()
+	if k, ok := find(); ok {
+		return k, nil
 	}
-	return set.Keys, nil
+	return JWK{}, &systems.Error{System: System, Op: op, Err: fmt.Errorf("kid %s: not among the published keys", kid)}
 }
