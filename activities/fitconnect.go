@@ -28,8 +28,8 @@ type FitConnect struct {
 
 // newFitConnect builds a token source and client per configured subscriber and reads its
 // encryption certificate, so that a missing file or a short key stops the worker at
-// start-up with the key named. Without subscribers it returns nil: the installation does
-// not connect municipalities by FIT-Connect, and the destination step says so.
+// start-up with the key named. Without subscribers and sender it returns nil: the
+// installation does not connect municipalities by FIT-Connect, and the steps say so.
 func newFitConnect(cfg config.FitConnect, hc *http.Client) (*FitConnect, error) {
 	if len(cfg.Subscribers) == 0 && cfg.Sender.ClientID == "" {
 		return nil, nil
@@ -204,17 +204,14 @@ func (a *Activities) runFitConnectTest(ctx context.Context, in workflows.CallInp
 				continue
 			}
 		}
-		if err != nil {
-			// Reading the log and submitting the same bytes again are safe to repeat:
-			// a passing fault waits for the next poll instead of ending the attempt,
-			// within the step's time limit; a permanent one is an incident.
-			if !systems.IsRetryable(err) {
-				return workflows.CallResult{}, classify(ctx, err)
-			}
-			activity.GetLogger(ctx).Warn("test submission: will try again at the next poll", "submission", sent.SubmissionID, "error", err)
-		}
 		switch {
+		case err != nil && !systems.IsRetryable(err):
+			return workflows.CallResult{}, classify(ctx, err)
 		case err != nil:
+			// Reading the log and submitting the same bytes again are safe to repeat: a
+			// passing fault waits for the next poll instead of ending the attempt, within
+			// the step's time limit.
+			activity.GetLogger(ctx).Warn("test submission: will try again at the next poll", "submission", sent.SubmissionID, "error", err)
 		case v.Final && v.Accepted:
 			return done(ctx, sent.SubmissionID)
 		case v.Final:
