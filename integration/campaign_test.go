@@ -114,7 +114,11 @@ func TestCampaignReachesLiveOnAutopilot(t *testing.T) {
 	require.Zero(t, done.Failed)
 	require.Empty(t, done.Stages, "no run is left in a stage")
 
-	stats := pilot.Stats()
+	// A run is live in the read model a moment before the autopilot's last action returns
+	// and is counted: wait until it has nothing in flight.
+	var stats simulator.AutopilotStats
+	require.Eventually(t, func() bool { stats = pilot.Stats(); return stats.Pending == 0 }, 10*time.Second, 20*time.Millisecond,
+		"the autopilot still has actions in flight: %+v", stats)
 	require.Zero(t, stats.Failed, "every autopilot action was accepted: %+v", stats)
 	require.NotZero(t, stats.TestNotReceived, "with a 30%% failure rate some tests were answered not received: %+v", stats)
 	// Per run: a countersignature, a questionnaire and a test confirmation, plus a
