@@ -80,6 +80,10 @@ type Temporal struct {
 	// server near a thousand busy workflows. The database is created and set up on first
 	// use; give Temporal a database of its own, not the one of database.url.
 	EmbeddedDatabaseURL string `mapstructure:"embedded_database_url"`
+	// UIAddr, if set, is where `rollin dev` also serves Temporal's own Web UI (host:port,
+	// e.g. 127.0.0.1:8233), for operators who want the engine's view of a run: its event
+	// history, pending activities and timers. Development only: it has no sign-in.
+	UIAddr string `mapstructure:"ui_addr"`
 	// WorkflowCacheSize bounds how many workflows a worker process keeps in memory between
 	// their tasks (the SDK's sticky cache, 10,000 by default). Roll-ins wait on people for
 	// weeks; a workflow that left the cache is rebuilt by replaying its history when it
@@ -225,6 +229,7 @@ var defaults = map[string]any{
 	"temporal.task_queue":                    "rollin",
 	"temporal.embedded_port":                 7233,
 	"temporal.embedded_database_url":         "",
+	"temporal.ui_addr":                       "",
 	"temporal.workflow_cache_size":           2000,
 	"temporal.worker_identity":               "",
 	"temporal.worker_stop_timeout":           30 * time.Second,
@@ -284,6 +289,7 @@ var flagKeys = map[string]string{
 	"log-level":          "log.level",
 	"autopilot":          "simulators.autopilot.enabled",
 	"autopilot-delay":    "simulators.autopilot.delay",
+	"temporal-ui":        "temporal.ui_addr",
 }
 
 // KeyError is a configuration value that cannot be used; Key names it as in the YAML file.
@@ -310,6 +316,12 @@ func AddFlags(fs *pflag.FlagSet) {
 func AddDevFlags(fs *pflag.FlagSet) {
 	fs.Bool("autopilot", false, "let the municipality simulator take every human step (simulators.autopilot.enabled)")
 	fs.Duration("autopilot-delay", 2*time.Second, "the autopilot's wait before each step (simulators.autopilot.delay)")
+}
+
+// AddTemporalUIFlag declares the flag only `rollin dev` has: where to serve Temporal's
+// Web UI.
+func AddTemporalUIFlag(fs *pflag.FlagSet) {
+	fs.String("temporal-ui", "", "also serve Temporal's Web UI at this host:port, e.g. 127.0.0.1:8233 (temporal.ui_addr)")
 }
 
 // Load reads the configuration. fs may be nil (no flags); flags declared by AddFlags count
@@ -411,6 +423,11 @@ func (c Config) Validate() error {
 	}
 	if c.Temporal.EmbeddedPort < 1 || c.Temporal.EmbeddedPort > 65535 {
 		return &KeyError{"temporal.embedded_port", fmt.Sprintf("%d is not a port", c.Temporal.EmbeddedPort)}
+	}
+	if a := c.Temporal.UIAddr; a != "" {
+		if _, port, err := net.SplitHostPort(a); err != nil || port == "" || port == "0" {
+			return &KeyError{"temporal.ui_addr", fmt.Sprintf("%q: want host:port with a fixed port, e.g. 127.0.0.1:8233", a)}
+		}
 	}
 	if raw := c.Temporal.EmbeddedDatabaseURL; raw != "" {
 		// The messages never quote raw: the URL may carry a password.

@@ -139,6 +139,8 @@ func TestBadValuesNameTheKey(t *testing.T) {
 		"fit-connect no token URL":  {"fitconnect: {submission_url: 'https://fc.example'}", "fitconnect.token_url"},
 		"fit-connect bad URL":       {"fitconnect: {submission_url: 'fc.example', token_url: 'https://fc.example/token'}", "fitconnect.submission_url"},
 		"no metadata versions":      {"fitconnect: {metadata_versions: []}", "fitconnect.metadata_versions"},
+		"temporal UI without port":  {"temporal: {ui_addr: '127.0.0.1'}", "temporal.ui_addr"},
+		"temporal UI on port 0":     {"temporal: {ui_addr: '127.0.0.1:0'}", "temporal.ui_addr"},
 		"sender without secret":     {"fitconnect: {submission_url: 'https://fc.example', token_url: 'https://fc.example/token', sender: {client_id: s}}", "fitconnect.sender.client_secret"},
 		"subscriber ARS unquoted":   {"fitconnect: {subscribers: [{ars: 05370, " + subscriberRest + "}]}", "fitconnect.subscribers[0].ars"},
 		"subscriber ARS one digit":  {"fitconnect: {subscribers: [{ars: 05, " + subscriberRest + "}]}", "fitconnect.subscribers[0].ars"},

@@ -4,8 +4,12 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"fmt"
+	"io"
 	"net"
+	"net/http"
 	"net/url"
+	"strings"
 	"testing"
 	"time"
 
@@ -177,4 +181,48 @@ func freeTCPPort(t *testing.T) int {
 	require.NoError(t, err)
 	defer l.Close()
 	return l.Addr().(*net.TCPAddr).Port
+}
+
+// TestTemporalWebUIShowsRunsOfTheDevServer serves Temporal's Web UI as `rollin dev
+// --temporal-ui` does, against the embedded dev server, and asks it, as the browser would,
+// for the UI's page and, through the UI's API, for a workflow started on the server: the
+// UI must show what Temporal holds, not only its own page.
+func TestTemporalWebUIShowsRunsOfTheDevServer(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	srv, err := devtemporal.Start(ctx, devtemporal.Config{DataDir: t.TempDir(), Port: freeTCPPort(t), Namespace: "rollin-ui-check"})
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = srv.Stop() })
+	c, err := client.Dial(client.Options{HostPort: srv.Address(), Namespace: "rollin-ui-check"})
+	require.NoError(t, err)
+	t.Cleanup(c.Close)
+	run, err := c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: "rollin/055150000000/99107023037000", TaskQueue: "no-worker"}, restartCheckWorkflow)
+	require.NoError(t, err)
+
+	ui, err := devtemporal.StartUI(ctx, devtemporal.UIConfig{Addr: fmt.Sprintf("127.0.0.1:%d", freeTCPPort(t)), Frontend: srv.Address(), Namespace: "rollin-ui-check"})
+	require.NoError(t, err)
+	t.Cleanup(ui.Stop)
+
+	get := func(path string) (int, string, string) {
+		resp, err := http.Get(ui.URL + path)
+		require.NoError(t, err)
+		defer resp.Body.Close()
+		body, err := io.ReadAll(resp.Body)
+		require.NoError(t, err)
+		return resp.StatusCode, resp.Header.Get("Content-Type"), string(body)
+	}
+	status, ctype, body := get("/")
+	require.Equal(t, http.StatusOK, status)
+	require.Contains(t, ctype, "text/html")
+	require.Contains(t, body, "<html")
+
+	query := url.Values{"query": {"WorkflowId = '" + run.GetID() + "'"}}
+	require.Eventually(t, func() bool {
+		status, _, body = get("/api/v1/namespaces/rollin-ui-check/workflows?" + query.Encode())
+		return status == http.StatusOK && strings.Contains(body, run.GetRunID())
+	}, 10*time.Second, 100*time.Millisecond, "the UI's API never listed the workflow: %d %s", status, body)
+	require.Contains(t, body, "restartCheckWorkflow", "the workflow's type, as Temporal recorded it")
+
+	_, err = devtemporal.StartUI(ctx, devtemporal.UIConfig{Addr: "127.0.0.1", Frontend: srv.Address()})
+	require.ErrorContains(t, err, "want host:port")
 }

@@ -25,6 +25,7 @@ func devCommand() *cobra.Command {
 			return runDev(ctx, cfg, log, cmd)
 		})
 	config.AddDevFlags(cmd.Flags())
+	config.AddTemporalUIFlag(cmd.Flags())
 	return cmd
 }
 
@@ -63,6 +64,13 @@ func runDev(ctx context.Context, cfg config.Config, log *zap.Logger, cmd *cobra.
 		}
 		defer func() { _ = srv.Stop() }()
 		address = srv.Address()
+	}
+	if cfg.Temporal.UIAddr != "" {
+		ui, err := devtemporal.StartUI(ctx, devtemporal.UIConfig{Addr: cfg.Temporal.UIAddr, Frontend: address, Namespace: cfg.Temporal.Namespace})
+		if err != nil {
+			return err
+		}
+		defer ui.Stop()
 	}
 	tel, err := startTelemetry(ctx, cfg, "dev")
 	if err != nil {
@@ -137,6 +145,9 @@ func printBanner(cmd *cobra.Command, addr, temporalAddr string, cfg config.Confi
 	base := baseURL(cfg, addr)
 	fmt.Fprintf(out, "\nRollin dev is running.\n\n  API:        %s/api/v1  (health: /healthz, /readyz; metrics: /metrics)\n", base)
 	fmt.Fprintf(out, "  Temporal:   %s, namespace %s, task queue %s\n", temporalAddr, cfg.Temporal.Namespace, cfg.Temporal.TaskQueue)
+	if cfg.Temporal.UIAddr != "" {
+		fmt.Fprintf(out, "  Temporal UI: http://%s (the engine's view: histories, pending activities, timers)\n", cfg.Temporal.UIAddr)
+	}
 	fmt.Fprintf(out, "  Systems:    provider %s, state %s, municipality %s\n", cfg.Systems.ProviderURL, cfg.Systems.StateURL, cfg.Systems.MunicipalityURL)
 	fmt.Fprintf(out, "  FIT-Connect: Submission API %s, %d subscriber(s), sender %s\n", cfg.FitConnect.SubmissionURL,
 		len(cfg.FitConnect.Subscribers), cfg.FitConnect.Sender.ClientID)
