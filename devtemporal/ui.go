@@ -48,9 +48,8 @@ func StartUI(ctx context.Context, cfg UIConfig) (*UI, error) {
 		// Served over plain HTTP on the developer's machine: the CSRF cookie must not
 		// ask for TLS, or the browser drops it and every action fails.
 		CORS: uiconfig.CORS{CookieInsecure: true},
-		// The UI answers "is the server up" every few seconds; a minute between config
-		// refreshes is plenty for a configuration that never changes.
-		RefreshInterval: time.Minute,
+		// No RefreshInterval: the configuration never changes, and a refresh goroutine
+		// would log every interval and outlive Stop.
 	}))
 	ui := &UI{URL: "http://" + net.JoinHostPort(host, portText), srv: srv, err: make(chan error, 1)}
 	go func() { ui.err <- srv.Start() }()

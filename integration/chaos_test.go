@@ -206,7 +206,11 @@ func TestChaosDatabaseConnectionsKilled(t *testing.T) {
 					break
 				}
 			}
-			time.Sleep(200 * time.Millisecond)
+			// Longer than pgxpool's one second after which an idle connection is pinged
+			// before use: once the runs are done this poll is the pool's only user, and at
+			// a faster pace it would draw, every time, a connection killed since its last
+			// use (as a PostgreSQL restart leaves them) and never see a 200.
+			time.Sleep(1100 * time.Millisecond)
 		}
 	}
 	close(stop)
