@@ -39,14 +39,9 @@ func newFitConnect(cfg config.FitConnect, hc *http.Client) (*FitConnect, error) 
 	}
 	fc := &FitConnect{MetadataVersions: cfg.MetadataVersions}
 	if cfg.Sender.ClientID != "" {
-		ts, err := fitconnect.NewTokenSource(fitconnect.Credentials{
-			TokenURL: cfg.TokenURL, ClientID: cfg.Sender.ClientID, ClientSecret: fitconnect.Secret(cfg.Sender.ClientSecret), HTTPClient: hc,
-		})
-		if err != nil {
-			return nil, &config.KeyError{Key: "fitconnect.sender", Msg: err.Error()}
-		}
-		if fc.Sender, err = fitconnect.New(cfg.SubmissionURL, ts, hc); err != nil {
-			return nil, &config.KeyError{Key: "fitconnect.submission_url", Msg: err.Error()}
+		var err error
+		if fc.Sender, err = newClient(cfg, "fitconnect.sender", cfg.Sender.ClientID, cfg.Sender.ClientSecret, hc); err != nil {
+			return nil, err
 		}
 	}
 	for i, s := range cfg.Subscribers {
@@ -59,21 +54,31 @@ func newFitConnect(cfg config.FitConnect, hc *http.Client) (*FitConnect, error) 
 		if err != nil {
 			return nil, &config.KeyError{Key: key + ".encryption_cert_file", Msg: err.Error()}
 		}
-		ts, err := fitconnect.NewTokenSource(fitconnect.Credentials{
-			TokenURL: cfg.TokenURL, ClientID: s.ClientID, ClientSecret: fitconnect.Secret(s.ClientSecret), HTTPClient: hc,
-		})
+		cl, err := newClient(cfg, key, s.ClientID, s.ClientSecret, hc)
 		if err != nil {
-			return nil, &config.KeyError{Key: key, Msg: err.Error()}
-		}
-		cl, err := fitconnect.New(cfg.SubmissionURL, ts, hc)
-		if err != nil {
-			return nil, &config.KeyError{Key: "fitconnect.submission_url", Msg: err.Error()}
+			return nil, err
 		}
 		fc.Subscribers = append(fc.Subscribers, fitconnect.Subscriber{
 			Area: s.ARS, Client: cl, EncryptionKey: jwk, CallbackURL: s.CallbackURL, CallbackSecret: fitconnect.Secret(s.CallbackSecret),
 		})
 	}
 	return fc, nil
+}
+
+// newClient is a Submission API client for one API client (its own token source); key
+// names the client's configuration in errors.
+func newClient(cfg config.FitConnect, key, id, secret string, hc *http.Client) (*fitconnect.Client, error) {
+	ts, err := fitconnect.NewTokenSource(fitconnect.Credentials{
+		TokenURL: cfg.TokenURL, ClientID: id, ClientSecret: fitconnect.Secret(secret), HTTPClient: hc,
+	})
+	if err != nil {
+		return nil, &config.KeyError{Key: key, Msg: err.Error()}
+	}
+	cl, err := fitconnect.New(cfg.SubmissionURL, ts, hc)
+	if err != nil {
+		return nil, &config.KeyError{Key: "fitconnect.submission_url", Msg: err.Error()}
+	}
+	return cl, nil
 }
 
 // EnsureDestination makes the municipality's FIT-Connect destination for the service

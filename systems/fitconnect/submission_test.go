@@ -42,6 +42,15 @@ func (e submissionEnv) test() fitconnect.TestSubmission {
 		Data: []byte(`{"rollinTest":true,"ars":"` + ars + `"}`)}
 }
 
+// submit announces and submits e's test submission under the run's keys.
+func (e submissionEnv) submit(t *testing.T, run string) fitconnect.Sent {
+	t.Helper()
+	sent, err := e.sender.Prepare(t.Context(), run+"/announce", e.test())
+	require.NoError(t, err)
+	require.NoError(t, e.sender.Submit(t.Context(), run+"/submit", sent))
+	return sent
+}
+
 // follow reads the event log until the receiving system decided, at most ten times.
 func follow(t *testing.T, c *fitconnect.Client, s fitconnect.Sent) fitconnect.Verdict {
 	t.Helper()
@@ -87,9 +96,7 @@ func TestTestSubmissionIsAcceptedAndRepeatsNothing(t *testing.T) {
 func TestTestSubmissionRejectedNamesTheProblem(t *testing.T) {
 	e := setupSubmission(t)
 	e.srv.Sim.RejectTests(ars, systems.Problem{Title: "Fachverfahren", Detail: "Mandant 0815 unbekannt"})
-	sent, err := e.sender.Prepare(t.Context(), "run-2/announce", e.test())
-	require.NoError(t, err)
-	require.NoError(t, e.sender.Submit(t.Context(), "run-2/submit", sent))
+	sent := e.submit(t, "run-2")
 	v := follow(t, e.sender, sent)
 	require.False(t, v.Accepted)
 	require.Equal(t, fitconnect.EventReject, v.Events[len(v.Events)-1])
@@ -113,14 +120,13 @@ func TestReceivingSystemChecksWhatItDecrypts(t *testing.T) {
 
 func TestAcceptanceOfOtherContentIsNoAcceptance(t *testing.T) {
 	e := setupSubmission(t)
-	sent, err := e.sender.Prepare(t.Context(), "run-4/announce", e.test())
-	require.NoError(t, err)
-	require.NoError(t, e.sender.Submit(t.Context(), "run-4/submit", sent))
+	sent := e.submit(t, "run-4")
 	require.True(t, follow(t, e.sender, sent).Accepted)
 
 	// The same event log read by a sender that believes it sent other data: the tags the
 	// receiving system quotes do not match.
 	mixed := sent
+	var err error
 	mixed.EncryptedData, _, err = fitconnect.Encrypt(encKey, "application/json", e.test().Data)
 	require.NoError(t, err)
 	v, err := e.sender.Verdict(t.Context(), mixed)

@@ -141,7 +141,7 @@ type fcSubmission struct {
 func (f *FitConnect) serviceKeys(_ *http.Request, _ []byte) reply {
 	keys, err := simKeys()
 	if err != nil {
-		return problemReply(http.StatusInternalServerError, "keys", "Internal Server Error", err.Error())
+		return serverError(err)
 	}
 	return reply{status: http.StatusOK, body: map[string]any{"keys": []fcJWK{keys.service.jwk}}}
 }
@@ -158,6 +158,20 @@ func (f *FitConnect) logEvent(sub *fcSubmission, k simKey, iss, event string, pa
 	}
 	sub.events = append(sub.events, set)
 	return nil
+}
+
+// logServiceEvent appends an event of the submission service (no payload) about sub.
+func (f *FitConnect) logServiceEvent(sub *fcSubmission, event string) error {
+	keys, err := simKeys()
+	if err != nil {
+		return err
+	}
+	return f.logEvent(sub, keys.service, fcServiceIssuer, event, map[string]any{})
+}
+
+// serverError answers a failure of the simulator itself (its keys, its signing).
+func serverError(err error) reply {
+	return problemReply(http.StatusInternalServerError, "simulator", "Internal Server Error", err.Error())
 }
 
 func (f *FitConnect) announceSubmission(r *http.Request, body []byte) reply {
@@ -183,14 +197,10 @@ func (f *FitConnect) announceSubmission(r *http.Request, body []byte) reply {
 	if msg != "" {
 		return invalid(msg)
 	}
-	keys, err := simKeys()
-	if err != nil {
-		return problemReply(http.StatusInternalServerError, "keys", "Internal Server Error", err.Error())
-	}
 	sub := &fcSubmission{ref: fcSubmissionRef{DestinationID: d.id, SubmissionID: f.sim.newID(), CaseID: f.sim.newID()},
 		sender: client, service: in.ServiceType}
-	if err := f.logEvent(sub, keys.service, fcServiceIssuer, "create-submission", map[string]any{}); err != nil {
-		return problemReply(http.StatusInternalServerError, "sign", "Internal Server Error", err.Error())
+	if err := f.logServiceEvent(sub, "create-submission"); err != nil {
+		return serverError(err)
 	}
 	f.subs[sub.ref.SubmissionID] = sub
 	f.cases[sub.ref.CaseID] = sub
@@ -217,12 +227,8 @@ func (f *FitConnect) submitSubmission(r *http.Request, body []byte) reply {
 	if msg != "" {
 		return invalid(msg)
 	}
-	keys, err := simKeys()
-	if err != nil {
-		return problemReply(http.StatusInternalServerError, "keys", "Internal Server Error", err.Error())
-	}
-	if err := f.logEvent(sub, keys.service, fcServiceIssuer, "submit-submission", map[string]any{}); err != nil {
-		return problemReply(http.StatusInternalServerError, "sign", "Internal Server Error", err.Error())
+	if err := f.logServiceEvent(sub, "submit-submission"); err != nil {
+		return serverError(err)
 	}
 	sub.submitted, sub.meta, sub.data = true, in.EncryptedMetadata, in.EncryptedData
 	f.sim.effect("submit-submission", id)
@@ -270,7 +276,7 @@ func (f *FitConnect) caseEvents(r *http.Request, _ []byte) reply {
 		sub.polls++
 		if sub.polls > f.sim.cfg.TestPolls {
 			if err := f.decide(sub); err != nil {
-				return problemReply(http.StatusInternalServerError, "receiver", "Internal Server Error", err.Error())
+				return serverError(err)
 			}
 		}
 	}
