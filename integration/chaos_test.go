@@ -163,7 +163,7 @@ func TestChaosDatabaseConnectionsKilled(t *testing.T) {
 	t.Parallel()
 	const ars = "055540004004" // Ahaus, Kreis Borken
 	h := newHarness(t, ars, simulator.Config{Latency: 20 * time.Millisecond})
-	h.autopilot(simulator.AutopilotConfig{Delay: 10 * time.Millisecond})
+	pilot := h.autopilot(simulator.AutopilotConfig{Delay: 10 * time.Millisecond})
 	admin, err := pgx.Connect(context.Background(), h.dbURL)
 	require.NoError(t, err)
 	defer admin.Close(context.Background())
@@ -196,11 +196,14 @@ func TestChaosDatabaseConnectionsKilled(t *testing.T) {
 	runs := 0
 	deadline := time.Now().Add(4 * time.Minute)
 	for _, id := range ids {
+		var last domain.CampaignProgress // said when the deadline passes: which runs were stuck where
 		for {
-			require.True(t, time.Now().Before(deadline), "campaigns not live within 4 minutes")
+			require.True(t, time.Now().Before(deadline), "campaigns not live within 4 minutes; last progress of %s: %+v; autopilot: %+v",
+				id, last, pilot.Stats())
 			code, out := h.call("pm", http.MethodGet, "/api/v1/campaigns/"+id, nil)
 			if code == http.StatusOK { // 503 while the connections are being killed is fine
 				p := decode[domain.CampaignProgress](t, out)
+				last = p
 				if p.Runs[string(domain.RunLive)] == p.Total {
 					runs += p.Total
 					break
