@@ -194,11 +194,14 @@ func TestChaosDatabaseConnectionsKilled(t *testing.T) {
 		}
 	})
 	runs := 0
-	deadline := time.Now().Add(4 * time.Minute)
+	// Alone the two Kreise are live in about 20 s. In CI this test shares the two cores
+	// with the 1,108-run worker-kill campaign, whose FIT-Connect simulator now signs and
+	// decrypts with 4096-bit keys, and 4 minutes proved too short there once.
+	deadline := time.Now().Add(8 * time.Minute)
 	for _, id := range ids {
 		var last domain.CampaignProgress // said when the deadline passes: which runs were stuck where
 		for {
-			require.True(t, time.Now().Before(deadline), "campaigns not live within 4 minutes; last progress of %s: %+v; autopilot: %+v",
+			require.True(t, time.Now().Before(deadline), "campaigns not live within 8 minutes; last progress of %s: %+v; autopilot: %+v",
 				id, last, pilot.Stats())
 			code, out := h.call("pm", http.MethodGet, "/api/v1/campaigns/"+id, nil)
 			if code == http.StatusOK { // 503 while the connections are being killed is fine
