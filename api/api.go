@@ -8,6 +8,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"crypto/subtle"
+	_ "embed" // openapi.json
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -74,10 +75,27 @@ func New(s starter.API, tokens []config.Token, ready func(context.Context) error
 	srv.route("GET /api/v1/services/{key}", srv.getService)
 	srv.route("GET /api/v1/municipalities", srv.listMunicipalities)
 	srv.campaignRoutes()
+	// Not a srv.route: the description is documentation, served to anyone (see serveOpenAPI).
+	srv.mux.HandleFunc("GET /api/v1/openapi.json", serveOpenAPI)
 	srv.mux.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, fmt.Sprintf("no route %s %s", r.Method, r.URL.Path))
 	})
 	return srv
+}
+
+// openAPIDocument is the OpenAPI 3 description of /api/v1, written by hand. The tests hold
+// it to the code: every route registered here is in it and it describes nothing else, and
+// the integration tests validate every request and response they exchange against it.
+//
+//go:embed openapi.json
+var openAPIDocument []byte
+
+// serveOpenAPI answers the OpenAPI description without asking for a token: it is
+// documentation, the same for every caller, and says nothing a refusal would not, so that
+// client generators and API explorers can fetch it before anyone has a token.
+func serveOpenAPI(w http.ResponseWriter, _ *http.Request) {
+	w.Header().Set("Content-Type", "application/json")
+	_, _ = w.Write(openAPIDocument)
 }
 
 // ServeHTTP implements http.Handler.
