@@ -36,6 +36,7 @@ type Config struct {
 	Process    Process    `mapstructure:"process"`
 	Systems    Systems    `mapstructure:"systems"`
 	FitConnect FitConnect `mapstructure:"fitconnect"`
+	Web        Web        `mapstructure:"web"`
 	Simulators Simulators `mapstructure:"simulators"`
 	Log        Log        `mapstructure:"log"`
 	Tracing    Tracing    `mapstructure:"tracing"`
@@ -382,6 +383,9 @@ func decodeError(err error) error {
 // Validate checks every value and reports the first bad one by its key.
 func (c Config) Validate() error {
 	if err := c.HTTP.validate(); err != nil {
+		return err
+	}
+	if err := c.Web.validate(); err != nil {
 		return err
 	}
 	if c.DataDir == "" {

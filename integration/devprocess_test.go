@@ -204,7 +204,7 @@ func (c *devClient) do(role domain.Role, method, path string, body any) (int, st
 	req, err := http.NewRequestWithContext(ctx, method, c.base+path, rd)
 	require.NoError(c.t, err)
 	req.Header.Set("Authorization", "Bearer "+c.tokens[role])
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := apiClient(c.t).Do(req) // validates the exchange against openapi.json
 	require.NoError(c.t, err)
 	defer resp.Body.Close()
 	raw, err := io.ReadAll(resp.Body)

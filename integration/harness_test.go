@@ -29,6 +29,7 @@ import (
 
 	"github.com/rollin-efa/rollin/activities"
 	"github.com/rollin-efa/rollin/api"
+	"github.com/rollin-efa/rollin/auth"
 	"github.com/rollin-efa/rollin/catalog"
 	"github.com/rollin-efa/rollin/config"
 	"github.com/rollin-efa/rollin/domain"
@@ -42,6 +43,7 @@ import (
 	"github.com/rollin-efa/rollin/systems/provider"
 	"github.com/rollin-efa/rollin/systems/simulator"
 	"github.com/rollin-efa/rollin/systems/state"
+	"github.com/rollin-efa/rollin/web"
 	"github.com/rollin-efa/rollin/worker"
 	"github.com/rollin-efa/rollin/workflows"
 )
@@ -95,6 +97,7 @@ type harness struct {
 	worker sdkworker.Worker
 	api    *httptest.Server
 	server *api.Server
+	pages  *web.Server
 	// reader is the caller waitFor reads runs as: "pm" unless a test watches another
 	// organisation's runs.
 	reader   string
@@ -188,7 +191,17 @@ func newHarnessWith(t *testing.T, municipalityARS string, simCfg simulator.Confi
 	svc := starter.New(h.client, st, h.queue, *o.process)
 	h.starter = svc
 	h.server = api.New(svc, tokens, func(context.Context) error { return nil }, h.log)
-	h.api = httptest.NewServer(h.server)
+	set, _ := auth.NewTokens(tokens)
+	// Everyone who waits is overdue at once, and escalated after a minute, so that the
+	// overdue page has something to show.
+	h.pages, err = web.New(svc, web.Options{Tokens: set, ReminderAfter: time.Millisecond, EscalationAfter: time.Minute, Log: h.log})
+	require.NoError(t, err)
+	front := http.NewServeMux() // as `rollin serve` mounts them: the API under /api/, the pages elsewhere
+	for _, p := range []string{"/api/", "/healthz", "/readyz"} {
+		front.Handle(p, h.server)
+	}
+	front.Handle("/", h.pages)
+	h.api = httptest.NewServer(front)
 	t.Cleanup(h.api.Close)
 	return h
 }
@@ -218,7 +231,7 @@ func (h *harness) call(role, method, path string, body any) (int, map[string]any
 	if role != "" {
 		req.Header.Set("Authorization", "Bearer "+h.tokens[role])
 	}
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := apiClient(h.t).Do(req) // validates the exchange against openapi.json
 	require.NoError(h.t, err)
 	defer resp.Body.Close()
 	var out map[string]any

@@ -38,7 +38,7 @@ func campaignWorkflowID(id string) string { return "campaign/" + id }
 // StartCampaign starts a campaign. Its ID follows from the service and the selection, so
 // the same request twice finds the first campaign (created false) instead of a second one.
 func (s *Service) StartCampaign(ctx context.Context, p Principal, req CampaignRequest) (domain.CampaignProgress, bool, error) {
-	if p.Role != domain.RolePM {
+	if !MayStart(p) {
 		return domain.CampaignProgress{}, false, refuse(KindForbidden, "role %q may not start campaigns (project managers do)", p.Role)
 	}
 	key, err := domain.ParseServiceKey(req.Service)

@@ -39,7 +39,7 @@ func New(c client.Client, st *store.Store, taskQueue string, options workflows.O
 // exists already returns it with created false: the workflow ID is deterministic, and
 // Temporal refuses a second run with it.
 func (s *Service) Start(ctx context.Context, p Principal, ars, service string) (domain.RunStatus, bool, error) {
-	if p.Role != domain.RolePM {
+	if !MayStart(p) {
 		return domain.RunStatus{}, false, refuse(KindForbidden, "role %q may not start roll-ins (project managers do)", p.Role)
 	}
 	a, key, err := parseRunKey(ars, service)
@@ -202,7 +202,7 @@ func (s *Service) Act(ctx context.Context, p Principal, ars, service string, a A
 	if !slices.Contains(workflows.Actions, a.Name) {
 		return domain.RunStatus{}, refuse(KindInvalid, "action: %q is not one of %s", a.Name, strings.Join(workflows.Actions, ", "))
 	}
-	if !slices.Contains(workflows.AllowedRoles(a.Name), p.Role) {
+	if !May(p, a.Name) {
 		return domain.RunStatus{}, refuse(KindForbidden, "role %q may not %s", p.Role, a.Name)
 	}
 	if strings.TrimSpace(a.ID) == "" {

@@ -184,12 +184,39 @@ func runsSQL(f RunFilter, limit int) (string, []any) {
 	if f.Organisation != nil {
 		w.add("organisation = ?", string(*f.Organisation))
 	}
+	if !f.UpdatedBefore.IsZero() {
+		w.add("updated_at < ?", f.UpdatedBefore)
+	}
 	if f.Cursor != "" {
 		w.add("id > ?", f.Cursor)
 	}
 	return `SELECT ` + runColumns + ` FROM runs` + w.sql() +
 		" ORDER BY id LIMIT " + strconv.Itoa(limit+1), w.args
 }
+
+// municipalityNamesSQL looks up the names of the municipalities of a page of runs.
+const municipalityNamesSQL = `SELECT ars, name FROM municipalities WHERE ars = ANY($1)`
+
+// coverageSQL counts, for one service, the municipalities of each group and their runs by
+// state. A group is a Land ($2 empty) or a Kreis of the Land $2; $3, when not null, keeps
+// the runs of one organisation. Groups without runs come with one row whose state is empty.
+const coverageSQL = `
+WITH groups AS (
+	SELECT CASE WHEN $2 = '' THEN m.land ELSE m.kreis END AS key,
+		max(CASE WHEN $2 = '' THEN '' ELSE coalesce(k.name, m.kreis_name) END) AS name,
+		count(*) AS total
+	FROM municipalities m LEFT JOIN kreise k ON k.key = m.kreis
+	WHERE $2 = '' OR m.land = $2
+	GROUP BY 1
+), counts AS (
+	SELECT CASE WHEN $2 = '' THEN r.land ELSE r.kreis END AS key, r.state, count(*) AS n
+	FROM runs r
+	WHERE r.service = $1 AND ($2 = '' OR r.land = $2) AND ($3::text IS NULL OR r.organisation = $3)
+	GROUP BY 1, 2
+)
+SELECT g.key, g.name, g.total, coalesce(c.state, ''), coalesce(c.n, 0)
+FROM groups g LEFT JOIN counts c ON c.key = g.key
+ORDER BY g.key, c.state`
 
 const auditSQL = `
 SELECT run_id, seq, at, actor, role, action, step, reason, detail, worker

@@ -26,6 +26,9 @@ type RunFilter struct {
 	// Step is the step the run waits on: the step with the open incident, or the human
 	// step waiting for a person (the run's waiting_for.step), e.g. "tenant".
 	Step string
+	// UpdatedBefore, when not zero, keeps runs whose last transition is older: with
+	// State "waiting", the runs that have waited that long (the overdue list).
+	UpdatedBefore time.Time
 	// Limit is the page size: 0 means 100, at most 1000.
 	Limit int
 	// Cursor is the next value of the previous page; empty for the first page.

@@ -101,11 +101,14 @@ func runDev(ctx context.Context, cfg config.Config, log *zap.Logger, cmd *cobra.
 	if err != nil {
 		return err
 	}
-	a := newAPI(svc, c, st, tokens, log)
+	fe, err := newFrontEnds(cfg, svc, c, st, tokens, log)
+	if err != nil {
+		return err
+	}
 	if err := tel.metrics.RunsByState(st.CountRunsByState); err != nil {
 		return fmt.Errorf("register runs metric: %w", err)
 	}
-	srv, addr, err := httpServer(cfg, tel.withMetrics(a), log)
+	srv, addr, err := httpServer(cfg, tel.withMetrics(fe.handler), log)
 	if err != nil {
 		return err
 	}
@@ -113,7 +116,7 @@ func runDev(ctx context.Context, cfg config.Config, log *zap.Logger, cmd *cobra.
 
 	<-ctx.Done()
 	fmt.Fprintln(cmd.ErrOrStderr(), "rollin dev: shutting down")
-	a.Drain()
+	fe.api.Drain()
 	return shutdownHTTP(cfg, srv, cfg.HTTP.ShutdownDelay)
 }
 

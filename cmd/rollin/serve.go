@@ -94,17 +94,20 @@ func serveCommand() *cobra.Command {
 			}
 			defer st.Close()
 			defer c.Close()
-			a := newAPI(newStarter(cfg, c, st), c, st, cfg.Auth.Tokens, log)
+			fe, err := newFrontEnds(cfg, newStarter(cfg, c, st), c, st, cfg.Auth.Tokens, log)
+			if err != nil {
+				return err
+			}
 			if err := tel.metrics.RunsByState(st.CountRunsByState); err != nil {
 				return fmt.Errorf("register runs metric: %w", err)
 			}
-			srv, addr, err := httpServer(cfg, tel.withMetrics(a), log)
+			srv, addr, err := httpServer(cfg, tel.withMetrics(fe.handler), log)
 			if err != nil {
 				return err
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "Rollin API on %s/api/v1\n", baseURL(cfg, addr))
 			<-ctx.Done()
-			a.Drain()
+			fe.api.Drain()
 			log.Info("draining: /readyz answers 503", zap.Duration("shutdown_delay", cfg.HTTP.ShutdownDelay))
 			return shutdownHTTP(cfg, srv, cfg.HTTP.ShutdownDelay)
 		})

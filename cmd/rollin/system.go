@@ -18,11 +18,13 @@ import (
 
 	"github.com/rollin-efa/rollin/activities"
 	"github.com/rollin-efa/rollin/api"
+	"github.com/rollin-efa/rollin/auth"
 	"github.com/rollin-efa/rollin/config"
 	"github.com/rollin-efa/rollin/logging"
 	"github.com/rollin-efa/rollin/observability"
 	"github.com/rollin-efa/rollin/starter"
 	"github.com/rollin-efa/rollin/store"
+	"github.com/rollin-efa/rollin/web"
 	"github.com/rollin-efa/rollin/worker"
 )
 
@@ -178,8 +180,39 @@ func newStarter(cfg config.Config, c client.Client, st *store.Store) *starter.Se
 	return starter.New(c, st, cfg.Temporal.TaskQueue, starter.ProcessOptions(cfg.Process))
 }
 
-func newAPI(svc *starter.Service, c client.Client, st *store.Store, tokens []config.Token, log *zap.Logger) *api.Server {
-	return api.New(svc, tokens, readiness(st, c), log.Named("api"))
+// frontEnds are the JSON API and the pages for people on one HTTP server: /api/ and the
+// health endpoints go to the API, everything else to the pages. Both act through the same
+// starter.
+type frontEnds struct {
+	api     *api.Server
+	handler http.Handler
+}
+
+func newFrontEnds(cfg config.Config, svc *starter.Service, c client.Client, st *store.Store, tokens []config.Token, log *zap.Logger) (*frontEnds, error) {
+	a := api.New(svc, tokens, readiness(st, c), log.Named("api"))
+	day := 24 * time.Hour
+	opts := web.Options{
+		SessionKey: []byte(cfg.Web.SessionSecret), SessionTTL: cfg.Web.SessionTTL, SecureCookies: cfg.Web.SecureCookies,
+		ReminderAfter:   time.Duration(cfg.Process.ReminderAfterDays) * day,
+		EscalationAfter: time.Duration(cfg.Process.EscalationAfterDays) * day,
+		Log:             log.Named("web"),
+	}
+	if cfg.Web.TokenSignIn {
+		opts.Tokens, _ = auth.NewTokens(tokens) // the API logs the entries it skips
+	}
+	if cfg.Web.OIDC.Issuer != "" {
+		opts.OIDC = auth.NewOIDC(cfg.Web.OIDC, nil)
+	}
+	pages, err := web.New(svc, opts)
+	if err != nil {
+		return nil, err
+	}
+	mux := http.NewServeMux()
+	for _, p := range []string{"/api/", "/healthz", "/readyz"} {
+		mux.Handle(p, a)
+	}
+	mux.Handle("/", pages)
+	return &frontEnds{api: a, handler: mux}, nil
 }
 
 // readiness is what every process that talks to both needs: the database and the

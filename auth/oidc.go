@@ -1,0 +1,186 @@
+package auth
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"net/http"
+	"slices"
+	"strings"
+	"sync"
+
+	"github.com/coreos/go-oidc/v3/oidc"
+	"golang.org/x/oauth2"
+
+	"github.com/rollin-efa/rollin/config"
+	"github.com/rollin-efa/rollin/domain"
+	"github.com/rollin-efa/rollin/starter"
+)
+
+// OIDC signs people in at the organisation's identity provider (Keycloak, typically) with
+// the authorization code flow and PKCE, and maps the ID token's claims to a Principal.
+// The provider is discovered on first use, not at start-up, so that Rollin starts while
+// the identity provider is down and signs people in once it is back.
+type OIDC struct {
+	cfg    config.OIDC
+	client *http.Client
+
+	mu       sync.Mutex
+	provider *oidc.Provider
+}
+
+// NewOIDC returns the sign-in of cfg. client, if not nil, is used for discovery, keys and
+// the token exchange (tests: an in-test provider's TLS client).
+func NewOIDC(cfg config.OIDC, client *http.Client) *OIDC {
+	if client == nil {
+		client = http.DefaultClient
+	}
+	return &OIDC{cfg: cfg, client: client}
+}
+
+// Login is what a sign-in keeps between sending the browser to the provider and its
+// return: state against forged returns, nonce against replayed ID tokens, the PKCE
+// verifier against stolen codes.
+type Login struct {
+	State, Nonce, Verifier string
+}
+
+// NewLogin makes the secrets of one sign-in.
+func NewLogin() Login {
+	return Login{State: rand.Text(), Nonce: rand.Text(), Verifier: oauth2.GenerateVerifier()}
+}
+
+func (o *OIDC) discover(ctx context.Context) (*oidc.Provider, error) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.provider != nil {
+		return o.provider, nil
+	}
+	p, err := oidc.NewProvider(oidc.ClientContext(ctx, o.client), o.cfg.Issuer)
+	if err != nil {
+		return nil, fmt.Errorf("oidc: discover %s (web.oidc.issuer): %w", o.cfg.Issuer, err)
+	}
+	o.provider = p
+	return p, nil
+}
+
+func (o *OIDC) oauth(p *oidc.Provider) *oauth2.Config {
+	scopes := append([]string{oidc.ScopeOpenID}, o.cfg.Scopes...)
+	return &oauth2.Config{
+		ClientID: o.cfg.ClientID, ClientSecret: o.cfg.ClientSecret, RedirectURL: o.cfg.RedirectURL,
+		Endpoint: p.Endpoint(), Scopes: slices.Compact(scopes),
+	}
+}
+
+// AuthURL is where the browser goes to sign in: the provider's authorization endpoint
+// with the login's state, nonce and S256 code challenge.
+func (o *OIDC) AuthURL(ctx context.Context, l Login) (string, error) {
+	p, err := o.discover(ctx)
+	if err != nil {
+		return "", err
+	}
+	return o.oauth(p).AuthCodeURL(l.State, oidc.Nonce(l.Nonce), oauth2.S256ChallengeOption(l.Verifier)), nil
+}
+
+// Exchange redeems the code the provider returned with, verifies the ID token (issuer,
+// audience, signature, expiry, nonce) and returns whom it names.
+func (o *OIDC) Exchange(ctx context.Context, l Login, code string) (starter.Principal, error) {
+	p, err := o.discover(ctx)
+	if err != nil {
+		return starter.Principal{}, err
+	}
+	ctx = oidc.ClientContext(ctx, o.client)
+	tok, err := o.oauth(p).Exchange(ctx, code, oauth2.VerifierOption(l.Verifier))
+	if err != nil {
+		return starter.Principal{}, fmt.Errorf("oidc: redeem code: %w", err)
+	}
+	raw, ok := tok.Extra("id_token").(string)
+	if !ok || raw == "" {
+		return starter.Principal{}, errors.New("oidc: the token response has no id_token")
+	}
+	idt, err := p.Verifier(&oidc.Config{ClientID: o.cfg.ClientID}).Verify(ctx, raw)
+	if err != nil {
+		return starter.Principal{}, fmt.Errorf("oidc: verify ID token: %w", err)
+	}
+	if idt.Nonce != l.Nonce {
+		return starter.Principal{}, errors.New("oidc: the ID token's nonce is not this sign-in's")
+	}
+	var claims map[string]any
+	if err := idt.Claims(&claims); err != nil {
+		return starter.Principal{}, fmt.Errorf("oidc: read claims: %w", err)
+	}
+	return o.principal(claims)
+}
+
+// principal maps claims to a Principal by the configured claim names. The role claim may
+// be a string or a list (Keycloak's realm_access.roles); a dotted name reaches into
+// nested objects.
+func (o *OIDC) principal(claims map[string]any) (starter.Principal, error) {
+	c := o.cfg
+	name := claimString(claims, c.NameClaim)
+	if name == "" {
+		name = claimString(claims, "sub")
+	}
+	var role domain.Role
+	for _, v := range claimStrings(claims, c.RoleClaim) {
+		for r, want := range map[domain.Role]string{domain.RolePM: c.Roles.PM, domain.RoleOperator: c.Roles.Operator, domain.RoleMunicipality: c.Roles.Municipality} {
+			if v == want && (role == "" || r == domain.RoleMunicipality) {
+				// A person with a municipality role is scoped to it even if the IdP also
+				// lists a wider role: the narrower reading is the safe one.
+				role = r
+			}
+		}
+	}
+	if role == "" {
+		return starter.Principal{}, fmt.Errorf("oidc: %s has no Rollin role in claim %q (expected %q, %q or %q)", name, c.RoleClaim, c.Roles.PM, c.Roles.Operator, c.Roles.Municipality)
+	}
+	p := starter.Principal{Name: name, Role: role, Organisation: domain.Organisation(claimString(claims, c.OrganisationClaim))}
+	if _, err := domain.ParseOrganisation(string(p.Organisation)); err != nil {
+		return starter.Principal{}, fmt.Errorf("oidc: claim %q: %w", c.OrganisationClaim, err)
+	}
+	if role == domain.RoleMunicipality {
+		ars, err := domain.ParseARS(claimString(claims, c.ARSClaim))
+		if err != nil {
+			return starter.Principal{}, fmt.Errorf("oidc: %s is a municipality but claim %q holds no ARS: %w", name, c.ARSClaim, err)
+		}
+		p.ARS = ars
+	}
+	return p, nil
+}
+
+func claim(claims map[string]any, path string) any {
+	var cur any = claims
+	for part := range strings.SplitSeq(path, ".") {
+		m, ok := cur.(map[string]any)
+		if !ok {
+			return nil
+		}
+		cur = m[part]
+	}
+	return cur
+}
+
+func claimString(claims map[string]any, path string) string {
+	if path == "" {
+		return ""
+	}
+	s, _ := claim(claims, path).(string)
+	return strings.TrimSpace(s)
+}
+
+func claimStrings(claims map[string]any, path string) []string {
+	switch v := claim(claims, path).(type) {
+	case string:
+		return []string{v}
+	case []any:
+		var out []string
+		for _, e := range v {
+			if s, ok := e.(string); ok {
+				out = append(out, s)
+			}
+		}
+		return out
+	}
+	return nil
+}
