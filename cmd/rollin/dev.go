@@ -146,7 +146,8 @@ const devMunicipality = "055150000000"
 func printBanner(cmd *cobra.Command, addr, temporalAddr string, cfg config.Config, tokens []config.Token, generated, autopilot bool) {
 	out := cmd.OutOrStdout()
 	base := baseURL(cfg, addr)
-	fmt.Fprintf(out, "\nRollin dev is running.\n\n  API:        %s/api/v1  (health: /healthz, /readyz; metrics: /metrics)\n", base)
+	fmt.Fprintf(out, "\nRollin dev is running.\n\n  Pages:      %s/  (sign in with a token below)\n", base)
+	fmt.Fprintf(out, "  API:        %s/api/v1  (health: /healthz, /readyz; metrics: /metrics)\n", base)
 	fmt.Fprintf(out, "  Temporal:   %s, namespace %s, task queue %s\n", temporalAddr, cfg.Temporal.Namespace, cfg.Temporal.TaskQueue)
 	if cfg.Temporal.UIAddr != "" {
 		fmt.Fprintf(out, "  Temporal UI: http://%s (the engine's view: histories, pending activities, timers)\n", cfg.Temporal.UIAddr)

@@ -105,7 +105,7 @@ func serveCommand() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			fmt.Fprintf(cmd.OutOrStdout(), "Rollin API on %s/api/v1\n", baseURL(cfg, addr))
+			fmt.Fprintf(cmd.OutOrStdout(), "Rollin API on %s/api/v1, pages on %s/\n", baseURL(cfg, addr), baseURL(cfg, addr))
 			<-ctx.Done()
 			fe.api.Drain()
 			log.Info("draining: /readyz answers 503", zap.Duration("shutdown_delay", cfg.HTTP.ShutdownDelay))
