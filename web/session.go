@@ -122,7 +122,7 @@ func (m *sessions) clear(w http.ResponseWriter, r *http.Request) {
 }
 
 func (m *sessions) cookie(r *http.Request, name, value string, maxAge int, same http.SameSite) *http.Cookie {
-	return &http.Cookie{
+	return &http.Cookie{ // #nosec G124 -- HttpOnly and SameSite always; Secure under TLS or when web.secure_cookies says TLS ends in front
 		Name: name, Value: value, Path: "/", MaxAge: maxAge,
 		HttpOnly: true, SameSite: same, Secure: m.secure || r.TLS != nil,
 	}

@@ -158,7 +158,7 @@ func (s *Server) route(pattern string, h pageHandler) {
 				s.renderError(w, r, nil, http.StatusUnauthorized, "Sie sind nicht angemeldet (oder die Anmeldung ist abgelaufen). Bitte melden Sie sich an.")
 				return
 			}
-			http.Redirect(w, r, "/anmelden?weiter="+urlQueryEscape(r.URL.RequestURI()), http.StatusSeeOther)
+			http.Redirect(w, r, "/anmelden?weiter="+urlQueryEscape(r.URL.RequestURI()), http.StatusSeeOther) // #nosec G710 -- a fixed local path; the request URI is only its escaped parameter
 			return
 		}
 		if r.Method == http.MethodPost {
