@@ -22,6 +22,7 @@ import (
 	"github.com/rollin-efa/rollin/store"
 	"github.com/rollin-efa/rollin/systems"
 	"github.com/rollin-efa/rollin/systems/municipality"
+	"github.com/rollin-efa/rollin/systems/notify"
 	"github.com/rollin-efa/rollin/systems/provider"
 	"github.com/rollin-efa/rollin/systems/state"
 	"github.com/rollin-efa/rollin/workflows"
@@ -36,6 +37,9 @@ type Activities struct {
 	// FitConnect manages the municipalities' destinations; nil when the installation has
 	// no FIT-Connect subscribers.
 	FitConnect *FitConnect
+	// Notifiers send notices by e-mail and webhook besides the municipality's system;
+	// nil when neither is configured (notify.smtp.addr and notify.webhook.url empty).
+	Notifiers *Notifiers
 	// TestPoll is how often a test submission's state is read while waiting for the
 	// receiving side's verdict.
 	TestPoll time.Duration
@@ -72,6 +76,9 @@ func New(cfg config.Config, st *store.Store, opts ...Option) (*Activities, error
 		return nil, &config.KeyError{Key: "systems.municipality_url", Msg: err.Error()}
 	}
 	if a.FitConnect, err = newFitConnect(cfg.FitConnect, hc(observability.SystemFitConnect)); err != nil {
+		return nil, err
+	}
+	if a.Notifiers, err = newNotifiers(cfg.Notify, hc(notify.SystemWebhook)); err != nil {
 		return nil, err
 	}
 	return a, nil
@@ -327,22 +334,6 @@ func (a *Activities) Announce(ctx context.Context, in workflows.CallInput) (work
 		ARS: string(m.ARS), ServiceKey: string(svc.Key), Recipient: municipality.RecipientMunicipality, Kind: municipality.NoticeAnnouncement,
 		Subject: fmt.Sprintf("%s ist für %s live", svc.Name, m.Name),
 		Body:    fmt.Sprintf("Der Onlinedienst %s (%s) ist ab sofort für %s freigeschaltet und in den Portalen auffindbar.", svc.Name, svc.Key, m.Name),
-	})
-	if err != nil {
-		return workflows.CallResult{}, classify(ctx, err)
-	}
-	return done(ctx, "")
-}
-
-// Notify sends a reminder or escalation about a waiting step.
-func (a *Activities) Notify(ctx context.Context, in workflows.CallInput) (workflows.CallResult, error) {
-	if in.Notice == nil {
-		return workflows.CallResult{}, classify(ctx, fmt.Errorf("notify: no notice: %w", store.ErrInvalid))
-	}
-	err := a.Municipality.Notify(ctx, in.IdempotencyKey, municipality.Notification{
-		ARS: string(in.Context.Municipality.ARS), ServiceKey: string(in.Context.Service.Key),
-		Recipient: string(in.Notice.Recipient), Kind: in.Notice.Kind, Action: in.Notice.Action, Step: in.Notice.Step,
-		Subject: in.Notice.Subject, Body: in.Notice.Body,
 	})
 	if err != nil {
 		return workflows.CallResult{}, classify(ctx, err)

@@ -36,6 +36,7 @@ type Config struct {
 	Process    Process    `mapstructure:"process"`
 	Systems    Systems    `mapstructure:"systems"`
 	FitConnect FitConnect `mapstructure:"fitconnect"`
+	Notify     Notify     `mapstructure:"notify"`
 	Web        Web        `mapstructure:"web"`
 	Simulators Simulators `mapstructure:"simulators"`
 	Log        Log        `mapstructure:"log"`
@@ -257,6 +258,16 @@ var defaults = map[string]any{
 	"fitconnect.metadata_versions":           []string{"1.2.0"},
 	"fitconnect.sender.client_id":            "",
 	"fitconnect.sender.client_secret":        "",
+	"notify.smtp.addr":                       "",
+	"notify.smtp.from":                       "",
+	"notify.smtp.username":                   "",
+	"notify.smtp.password":                   "",
+	"notify.smtp.starttls":                   "",
+	"notify.smtp.timeout":                    10 * time.Second,
+	"notify.webhook.url":                     "",
+	"notify.webhook.secret":                  "",
+	"notify.email.pm":                        []string{},
+	"notify.email.operator":                  []string{},
 	"simulators.provider_addr":               "",
 	"simulators.state_addr":                  "",
 	"simulators.municipality_addr":           "",
@@ -275,8 +286,10 @@ var defaults = map[string]any{
 // Keys returns every configuration key, sorted, as written in the YAML file (dotted) —
 // the ROLLIN_ environment variable of a key is its upper-cased form with _ for the dots.
 func Keys() []string {
-	// auth.tokens and fitconnect.subscribers are lists of entries and have no default.
-	return slices.Sorted(slices.Values(append(slices.Collect(maps.Keys(defaults)), "auth.tokens", "fitconnect.subscribers")))
+	// auth.tokens, fitconnect.subscribers and notify.email.municipalities are lists of
+	// entries and have no default.
+	return slices.Sorted(slices.Values(append(slices.Collect(maps.Keys(defaults)), "auth.tokens", "fitconnect.subscribers",
+		"notify.email.municipalities")))
 }
 
 // flagKeys maps command-line flags to configuration keys.
@@ -464,6 +477,9 @@ func (c Config) Validate() error {
 		return &KeyError{"systems.timeout", "must be positive"}
 	}
 	if err := c.FitConnect.validate(); err != nil {
+		return err
+	}
+	if err := c.Notify.validate(); err != nil {
 		return err
 	}
 	if c.Simulators.ErrorRate < 0 || c.Simulators.ErrorRate > 1 {

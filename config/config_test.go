@@ -324,3 +324,82 @@ func TestHTTPSServer(t *testing.T) {
 	require.ErrorAs(t, err, &ke)
 	require.Equal(t, "http.tls_cert_file", ke.Key)
 }
+
+// webhookSecret is a valid notify.webhook.secret (32 bytes).
+const webhookSecret = "0123456789abcdef0123456789abcdef"
+
+func TestNotifyOffByDefault(t *testing.T) {
+	cfg, err := load(t, "")
+	require.NoError(t, err)
+	require.Empty(t, cfg.Notify.SMTP.Addr, "no e-mail unless a relay is set")
+	require.Empty(t, cfg.Notify.Webhook.URL, "no webhook unless a URL is set")
+	require.Equal(t, 10*time.Second, cfg.Notify.SMTP.Timeout)
+	require.Empty(t, cfg.Notify.SMTP.StartTLS, "empty: opportunistic on localhost, required elsewhere")
+}
+
+func TestNotifyFromFileAndEnv(t *testing.T) {
+	yaml := `
+notify:
+  smtp: {addr: "mail.example.org:587", from: "Rollin d-NRW <rollin@d-nrw.example>", username: rollin, starttls: required}
+  webhook: {url: "https://hooks.example.org/rollin"}
+  email:
+    pm: [pm@d-nrw.example]
+    municipalities:
+      - {ars_prefix: "05", address: rollin@d-nrw.example}
+      - {ars_prefix: "05370", address: rollin@kreis-heinsberg.example}
+`
+	t.Setenv("ROLLIN_NOTIFY_SMTP_PASSWORD", "from-the-environment")
+	t.Setenv("ROLLIN_NOTIFY_WEBHOOK_SECRET", webhookSecret)
+	t.Setenv("ROLLIN_NOTIFY_EMAIL_OPERATOR", "ops@d-nrw.example,ops2@d-nrw.example")
+	cfg, err := load(t, yaml)
+	require.NoError(t, err)
+	n := cfg.Notify
+	require.Equal(t, "mail.example.org:587", n.SMTP.Addr)
+	require.Equal(t, "from-the-environment", n.SMTP.Password)
+	require.Equal(t, "required", n.SMTP.StartTLS)
+	require.Equal(t, webhookSecret, n.Webhook.Secret)
+	require.Equal(t, []string{"pm@d-nrw.example"}, n.Email.PM)
+	require.Equal(t, []string{"ops@d-nrw.example", "ops2@d-nrw.example"}, n.Email.Operator, "a list from the environment, comma-separated")
+	require.Equal(t, []MunicipalityEmail{{ARSPrefix: "05", Address: "rollin@d-nrw.example"}, {ARSPrefix: "05370", Address: "rollin@kreis-heinsberg.example"}}, n.Email.Municipalities)
+	require.Contains(t, Keys(), "notify.email.municipalities")
+	require.Contains(t, Keys(), "notify.webhook.secret")
+}
+
+func TestNotifyBadValuesNameTheKey(t *testing.T) {
+	smtp := func(fields string) string { return "notify: {smtp: {" + fields + "}}" }
+	tests := map[string]struct {
+		yaml, key string
+	}{
+		"smtp addr without port":     {smtp("addr: mail.example.org, from: rollin@example.org"), "notify.smtp.addr"},
+		"smtp port not a number":     {smtp("addr: 'mail.example.org:smtp', from: rollin@example.org"), "notify.smtp.addr"},
+		"smtp without from":          {smtp("addr: 'mail.example.org:587'"), "notify.smtp.from"},
+		"from not an e-mail":         {smtp("addr: 'mail.example.org:587', from: rollin"), "notify.smtp.from"},
+		"from with a line break":     {smtp(`addr: 'mail.example.org:587', from: "rollin@example.org\r\nBcc: x@example.org"`), "notify.smtp.from"},
+		"starttls unknown":           {smtp("addr: 'mail.example.org:587', from: rollin@example.org, starttls: sometimes"), "notify.smtp.starttls"},
+		"password without username":  {smtp("addr: 'mail.example.org:587', from: rollin@example.org, password: p"), "notify.smtp.username"},
+		"credentials in the clear":   {smtp("addr: 'localhost:25', from: rollin@example.org, username: u, password: p, starttls: 'off'"), "notify.smtp.starttls"},
+		"smtp timeout zero":          {smtp("timeout: 0s"), "notify.smtp.timeout"},
+		"webhook not http":           {"notify: {webhook: {url: 'ftp://hooks.example.org/x', secret: " + webhookSecret + "}}", "notify.webhook.url"},
+		"webhook without scheme":     {"notify: {webhook: {url: 'hooks.example.org/x', secret: " + webhookSecret + "}}", "notify.webhook.url"},
+		"webhook with user info":     {"notify: {webhook: {url: 'https://u:p@hooks.example.org/x', secret: " + webhookSecret + "}}", "notify.webhook.url"},
+		"webhook without secret":     {"notify: {webhook: {url: 'https://hooks.example.org/x'}}", "notify.webhook.secret"},
+		"webhook secret too short":   {"notify: {webhook: {url: 'https://hooks.example.org/x', secret: 0123456789abcdef}}", "notify.webhook.secret"},
+		"pm not an e-mail":           {"notify: {email: {pm: [pm@d-nrw.example, projektleitung]}}", "notify.email.pm[1]"},
+		"operator with a name":       {"notify: {email: {operator: ['Ops <ops@d-nrw.example>']}}", "notify.email.operator[0]"},
+		"ars prefix unquoted":        {"notify: {email: {municipalities: [{ars_prefix: 05370, address: a@b.example}]}}", "notify.email.municipalities[0].ars_prefix"},
+		"ars prefix one digit":       {"notify: {email: {municipalities: [{ars_prefix: '5', address: a@b.example}]}}", "notify.email.municipalities[0].ars_prefix"},
+		"ars prefix too long":        {"notify: {email: {municipalities: [{ars_prefix: '0553700040041', address: a@b.example}]}}", "notify.email.municipalities[0].ars_prefix"},
+		"ars prefix no Land":         {"notify: {email: {municipalities: [{ars_prefix: '17', address: a@b.example}]}}", "notify.email.municipalities[0].ars_prefix"},
+		"ars prefix empty":           {"notify: {email: {municipalities: [{address: a@b.example}]}}", "notify.email.municipalities[0].ars_prefix"},
+		"ars prefix twice":           {"notify: {email: {municipalities: [{ars_prefix: '05', address: a@b.example}, {ars_prefix: '05', address: c@d.example}]}}", "notify.email.municipalities[1].ars_prefix"},
+		"municipality address wrong": {"notify: {email: {municipalities: [{ars_prefix: '05', address: 'nobody'}]}}", "notify.email.municipalities[0].address"},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			_, err := load(t, tc.yaml)
+			var ke *KeyError
+			require.ErrorAs(t, err, &ke)
+			require.Equal(t, tc.key, ke.Key, "%v", err)
+		})
+	}
+}
