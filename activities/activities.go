@@ -78,7 +78,7 @@ func New(cfg config.Config, st *store.Store, opts ...Option) (*Activities, error
 	if a.FitConnect, err = newFitConnect(cfg.FitConnect, hc(observability.SystemFitConnect)); err != nil {
 		return nil, err
 	}
-	if a.Notifiers, err = newNotifiers(cfg.Notify, hc(notify.SystemWebhook)); err != nil {
+	if a.Notifiers, err = NewNotifiers(cfg.Notify, hc(notify.SystemWebhook)); err != nil {
 		return nil, err
 	}
 	return a, nil

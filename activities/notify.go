@@ -41,13 +41,14 @@ type Notifiers struct {
 	// PM and Operator receive the notices for their roles.
 	PM, Operator []string
 	// Municipalities are the fallback addresses of municipalities whose run has no
-	// contact e-mail yet; newNotifiers sorts them longest prefix first.
+	// contact e-mail yet; NewNotifiers sorts them longest prefix first.
 	Municipalities []config.MunicipalityEmail
 }
 
-// newNotifiers builds the senders from the configuration; nil when neither e-mail nor
-// webhook is configured. hc carries the webhook's timeout and metrics.
-func newNotifiers(cfg config.Notify, hc *http.Client) (*Notifiers, error) {
+// NewNotifiers builds the senders from the configuration (workers through New, tests
+// directly); nil when neither e-mail nor webhook is configured. hc carries the webhook's
+// timeout and metrics.
+func NewNotifiers(cfg config.Notify, hc *http.Client) (*Notifiers, error) {
 	if cfg.SMTP.Addr == "" && cfg.Webhook.URL == "" {
 		return nil, nil
 	}
@@ -97,8 +98,8 @@ func (n *Notifiers) recipients(in workflows.CallInput) ([]string, string) {
 }
 
 // Notify tells a person that a run waits for them, reminds them, or escalates to the
-// project manager: through the municipality's system and, where configured, by e-mail
-// and webhook. Every channel is tried even when another fails, and each is idempotent
+// project manager: through the municipality's system (not for operators) and, where
+// configured, by e-mail and webhook. Every channel is tried even when another fails, and each is idempotent
 // on its own: the municipality's system by the idempotency key, e-mail and webhook by
 // the store's record of what went out (checked before sending, written after), so a
 // retry after a partial failure repeats only what failed. A crash between sending and
@@ -110,13 +111,17 @@ func (a *Activities) Notify(ctx context.Context, in workflows.CallInput) (workfl
 	}
 	n := in.Notice
 	var errs []error
-	err := a.Municipality.Notify(ctx, in.IdempotencyKey, municipality.Notification{
-		ARS: string(in.Context.Municipality.ARS), ServiceKey: string(in.Context.Service.Key),
-		Recipient: string(n.Recipient), Kind: n.Kind, Action: n.Action, Step: n.Step,
-		Subject: n.Subject, Body: n.Body,
-	})
-	if err != nil {
-		errs = append(errs, err)
+	// The municipality's system tells its staff and the project manager; operators are
+	// the Kommunalvertreter's own team, reached by e-mail and webhook only.
+	if n.Recipient != domain.RoleOperator {
+		err := a.Municipality.Notify(ctx, in.IdempotencyKey, municipality.Notification{
+			ARS: string(in.Context.Municipality.ARS), ServiceKey: string(in.Context.Service.Key),
+			Recipient: string(n.Recipient), Kind: n.Kind, Action: n.Action, Step: n.Step,
+			Subject: n.Subject, Body: n.Body,
+		})
+		if err != nil {
+			errs = append(errs, err)
+		}
 	}
 	if a.Notifiers != nil {
 		log := a.callLogger(ctx, in).With(zap.String("notice", n.Kind), zap.String("recipient", string(n.Recipient)),

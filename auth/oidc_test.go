@@ -26,7 +26,7 @@ func oidcConfig(p *oidctest.Provider) config.OIDC {
 
 // signIn walks the browser's part: to the provider's authorization endpoint and back,
 // returning the code and state the provider sent back.
-func signIn(t *testing.T, o *auth.OIDC, l auth.Login) (code, state string) {
+func signIn(t *testing.T, p *oidctest.Provider, o *auth.OIDC, l auth.Login) (code, state string) {
 	t.Helper()
 	target, err := o.AuthURL(t.Context(), l)
 	require.NoError(t, err)
@@ -34,8 +34,13 @@ func signIn(t *testing.T, o *auth.OIDC, l auth.Login) (code, state string) {
 	require.NoError(t, err)
 	require.Equal(t, "S256", u.Query().Get("code_challenge_method"), "PKCE")
 	require.NotContains(t, target, l.Verifier, "the verifier never leaves Rollin")
+	// The provider's sign-in page posts the authorization request on; post it directly.
+	page, err := http.Get(target)
+	require.NoError(t, err)
+	require.NoError(t, page.Body.Close())
+	require.Equal(t, http.StatusOK, page.StatusCode)
 	noFollow := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
-	resp, err := noFollow.Get(target)
+	resp, err := noFollow.PostForm(p.URL+"/authorize", u.Query())
 	require.NoError(t, err)
 	defer resp.Body.Close()
 	require.Equal(t, http.StatusFound, resp.StatusCode)
@@ -92,7 +97,7 @@ func TestOIDCSignInWithPKCE(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			p.SignInAs(tc.claims)
 			l := auth.NewLogin()
-			code, state := signIn(t, o, l)
+			code, state := signIn(t, p, o, l)
 			require.Equal(t, l.State, state)
 			got, err := o.Exchange(t.Context(), l, code)
 			if tc.err != "" {
@@ -113,7 +118,7 @@ func TestOIDCRefusesWhatAnAttackerCouldBring(t *testing.T) {
 	p.SignInAs(map[string]any{"sub": "u1", "realm_access": map[string]any{"roles": []any{"rollin-pm"}}})
 
 	l := auth.NewLogin()
-	code, _ := signIn(t, o, l)
+	code, _ := signIn(t, p, o, l)
 	stolen := l
 	stolen.Verifier = auth.NewLogin().Verifier
 	_, err := o.Exchange(t.Context(), stolen, code)
@@ -122,7 +127,7 @@ func TestOIDCRefusesWhatAnAttackerCouldBring(t *testing.T) {
 	require.ErrorContains(t, err, "invalid_grant", "a code is redeemed once")
 
 	l = auth.NewLogin()
-	code, _ = signIn(t, o, l)
+	code, _ = signIn(t, p, o, l)
 	other := l
 	other.Nonce = "another-sign-in"
 	_, err = o.Exchange(t.Context(), other, code)
@@ -130,7 +135,7 @@ func TestOIDCRefusesWhatAnAttackerCouldBring(t *testing.T) {
 
 	p.ForgeSignatures()
 	l = auth.NewLogin()
-	code, _ = signIn(t, o, l)
+	code, _ = signIn(t, p, o, l)
 	_, err = o.Exchange(t.Context(), l, code)
 	require.ErrorContains(t, err, "verify ID token")
 }

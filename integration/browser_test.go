@@ -16,7 +16,9 @@ import (
 	"github.com/chromedp/chromedp"
 	"github.com/stretchr/testify/require"
 
+	"github.com/rollin-efa/rollin/config"
 	"github.com/rollin-efa/rollin/domain"
+	"github.com/rollin-efa/rollin/systems/notify/notifytest"
 	"github.com/rollin-efa/rollin/systems/simulator"
 	"github.com/rollin-efa/rollin/workflows"
 )
@@ -29,6 +31,7 @@ const axePath = "browser/node_modules/axe-core/axe.min.js"
 type browser struct {
 	t          *testing.T
 	h          *harness
+	base       string // where the pages are: the harness's server unless a test serves its own
 	ctx        context.Context
 	axe        string
 	violations []string
@@ -59,7 +62,7 @@ func newBrowser(t *testing.T, h *harness) *browser {
 		shots = filepath.Join("..", "docs", "screenshots")
 		require.NoError(t, os.MkdirAll(shots, 0o750))
 	}
-	return &browser{t: t, h: h, ctx: ctx, axe: string(axe), shots: shots}
+	return &browser{t: t, h: h, base: h.api.URL, ctx: ctx, axe: string(axe), shots: shots}
 }
 
 func (b *browser) run(actions ...chromedp.Action) {
@@ -72,7 +75,7 @@ func (b *browser) run(actions ...chromedp.Action) {
 // open loads a page and checks it.
 func (b *browser) open(path string) {
 	b.t.Helper()
-	b.run(chromedp.Navigate(b.h.api.URL+path), chromedp.WaitReady("main", chromedp.ByQuery))
+	b.run(chromedp.Navigate(b.base+path), chromedp.WaitReady("main", chromedp.ByQuery))
 	b.check()
 }
 
@@ -131,7 +134,7 @@ func (b *browser) text(sel string) string {
 func (b *browser) signIn(caller string) {
 	b.t.Helper()
 	var signedIn bool
-	b.run(chromedp.Navigate(b.h.api.URL+"/rollins"), chromedp.WaitReady("main", chromedp.ByQuery),
+	b.run(chromedp.Navigate(b.base+"/rollins"), chromedp.WaitReady("main", chromedp.ByQuery),
 		chromedp.Evaluate(`!!document.querySelector("form.signout")`, &signedIn))
 	if signedIn {
 		b.submit("form.signout button")
@@ -157,7 +160,12 @@ func actButton(action string) string {
 func TestPeopleDoTheirJobsInTheBrowser(t *testing.T) {
 	t.Parallel()
 	const bonn = "053140000000"
-	h := newHarness(t, bonn, simulator.Config{})
+	smtp := notifytest.Start(t, notifytest.Options{})
+	h := newHarnessWith(t, bonn, simulator.Config{}, harnessOptions{notify: &config.Notify{
+		SMTP: config.NotifySMTP{Addr: smtp.Addr, From: "Rollin <rollin@d-nrw.example>", Timeout: 5 * time.Second},
+		Email: config.NotifyEmail{PM: []string{"projekte@d-nrw.example"}, Operator: []string{"betrieb@d-nrw.example"},
+			Municipalities: []config.MunicipalityEmail{{ARSPrefix: "05314", Address: "poststelle@bonn.example"}}},
+	}})
 	b := newBrowser(t, h)
 	runPage := "/rollins/" + bonn + "/" + gewerbe
 
@@ -285,6 +293,23 @@ func TestPeopleDoTheirJobsInTheBrowser(t *testing.T) {
 	require.Contains(t, b.text("main"), "Kompatible Fachverfahren")
 	b.screenshot("dienst-steckbrief")
 	b.open("/anmelden")
+
+	// Each wait on a person was mailed to that person, once: the municipality at its
+	// configured address until its questionnaire named a contact, then there; the
+	// project manager for the countersignature.
+	mailed := map[string][]string{}
+	ids := map[string]bool{}
+	for _, m := range smtp.Messages() {
+		msg := m.Parse(t)
+		require.False(t, ids[msg.Header.Get("Message-ID")], "one mail per event")
+		ids[msg.Header.Get("Message-ID")] = true
+		for _, to := range m.To {
+			mailed[to] = append(mailed[to], msg.Header.Get("X-Rollin-Event-ID"))
+		}
+	}
+	require.NotEmpty(t, mailed["poststelle@bonn.example"], "the agreement's wait, before a contact was known")
+	require.NotEmpty(t, mailed["projekte@d-nrw.example"], "the countersignature's wait")
+	require.NotEmpty(t, mailed["digitalisierung@bonn.example"], "the test confirmation's wait, to the questionnaire's contact")
 
 	require.Empty(t, b.violations, "axe-core: serious or critical violations")
 	reportFigures(t, "browser: pm, municipality and operator did their parts in Chromium; every page visited passed axe-core (WCAG 2.1 A/AA, no serious or critical)")

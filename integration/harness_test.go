@@ -118,6 +118,8 @@ type harnessOptions struct {
 	process *workflows.Options
 	// callTimeout bounds one call to a system (default 5 s).
 	callTimeout time.Duration
+	// notify, if set, sends the notices by e-mail and webhook too.
+	notify *config.Notify
 }
 
 func newHarnessWith(t *testing.T, municipalityARS string, simCfg simulator.Config, o harnessOptions) *harness {
@@ -167,6 +169,10 @@ func newHarnessWith(t *testing.T, municipalityARS string, simCfg simulator.Confi
 	mc, err := municipality.New(h.sims[simulator.Municipality].URL, hc)
 	require.NoError(t, err)
 	h.acts = &activities.Activities{Store: st, Provider: pc, State: sc, Municipality: mc, FitConnect: fc, TestPoll: 20 * time.Millisecond}
+	if o.notify != nil {
+		h.acts.Notifiers, err = activities.NewNotifiers(*o.notify, hc)
+		require.NoError(t, err)
+	}
 
 	ts := sharedTemporal()
 	h.client = ts.NewClientWithOptions(client.Options{Logger: logging.Temporal(h.log)})

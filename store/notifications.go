@@ -20,23 +20,6 @@ type SentNotification struct {
 	SentAt time.Time
 }
 
-// The statements of notifications_sent. They stay beside their three callers rather than
-// in queries.go because no other code reads or writes the table.
-const (
-	notificationSentSQL = `SELECT EXISTS (SELECT 1 FROM notifications_sent WHERE idempotency_key = $1 AND channel = $2)`
-
-	// recordNotificationSQL keeps the first record: a second delivery (the window
-	// between sending and recording) does not move the time of the first.
-	recordNotificationSQL = `
-INSERT INTO notifications_sent (idempotency_key, channel, run_id, detail, sent_at)
-VALUES ($1, $2, $3, $4, $5)
-ON CONFLICT (idempotency_key, channel) DO NOTHING`
-
-	notificationsSQL = `
-SELECT idempotency_key, channel, run_id, detail, sent_at FROM notifications_sent
-WHERE run_id = $1 ORDER BY sent_at, idempotency_key, channel`
-)
-
 // NotificationSent reports whether the notice key went out on channel already, so that a
 // retried notify activity skips the channels it delivered on before it failed.
 func (s *Store) NotificationSent(ctx context.Context, key, channel string) (bool, error) {

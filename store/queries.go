@@ -381,3 +381,21 @@ const analyzeRunsSQL = `ANALYZE runs`
 // countRunsByStateSQL counts all roll-ins by state (an index-only scan of runs_state_id),
 // for the rollin_runs gauge.
 const countRunsByStateSQL = `SELECT state, count(*) FROM runs GROUP BY state`
+
+// ---- notifications_sent ---------------------------------------------------------------
+
+// The statements of the record of notices that went out by e-mail or webhook.
+const (
+	notificationSentSQL = `SELECT EXISTS (SELECT 1 FROM notifications_sent WHERE idempotency_key = $1 AND channel = $2)`
+
+	// recordNotificationSQL keeps the first record: a second delivery (the window
+	// between sending and recording) does not move the time of the first.
+	recordNotificationSQL = `
+INSERT INTO notifications_sent (idempotency_key, channel, run_id, detail, sent_at)
+VALUES ($1, $2, $3, $4, $5)
+ON CONFLICT (idempotency_key, channel) DO NOTHING`
+
+	notificationsSQL = `
+SELECT idempotency_key, channel, run_id, detail, sent_at FROM notifications_sent
+WHERE run_id = $1 ORDER BY sent_at, idempotency_key, channel`
+)

@@ -83,9 +83,9 @@ func (s *Server) oidcCallback(w http.ResponseWriter, r *http.Request) {
 		next = homeOf(sess.Role)
 	}
 	// A page, not a redirect: the browser came here from the provider's site, and a
-	// redirect would carry that cross-site origin on, so that the SameSite=Strict session
-	// cookie would not be sent with the next request. A navigation from this page is
-	// same-site.
+	// redirect from here continues that cross-site navigation, with which Chromium does
+	// not send the SameSite=Strict session cookie (TestOIDCSignInInTheBrowser fails with a
+	// redirect). A navigation this page starts is same-site.
 	v := view{Title: "Angemeldet", Data: template.URL(next), Refresh: template.URL(next)} // #nosec G203 -- localPath or homeOf: a path of this site
 	if err := s.write(w, r, nil, http.StatusOK, "signedin", v); err != nil {
 		s.log.Error("render signed-in page", zap.Error(err))

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"time"
 
+	"go.uber.org/zap"
+
 	"github.com/rollin-efa/rollin/domain"
 	"github.com/rollin-efa/rollin/starter"
 	"github.com/rollin-efa/rollin/store"
@@ -373,7 +375,7 @@ func (s *Server) bulkAct(q *request) error {
 				res.Msg = refusal.Msg
 			} else {
 				res.Msg = "interner Fehler"
-				s.log.Error("bulk action failed")
+				s.log.Error("bulk action failed", zap.String("run", run), zap.String("action", action), zap.Error(err))
 			}
 		}
 		d.Results = append(d.Results, res)

@@ -102,6 +102,7 @@ func New(s Starter, opts Options) (*Server, error) {
 	static, _ := fs.Sub(staticFS, "static") // the embedded directory exists
 	srv.mux.Handle("GET /static/", http.StripPrefix("/static/", http.FileServerFS(static)))
 	srv.mux.HandleFunc("GET /{$}", srv.home)
+	srv.mux.HandleFunc("/", srv.notFound)
 	srv.mux.HandleFunc("GET /anmelden", srv.signInPage)
 	srv.mux.HandleFunc("POST /anmelden", srv.signIn)
 	srv.mux.HandleFunc("GET /anmelden/oidc", srv.oidcStart)
@@ -131,6 +132,16 @@ func (s *Server) Routes() []string { return append([]string(nil), s.routes...) }
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Security-Policy", pageSecurity)
 	s.mux.ServeHTTP(w, r)
+}
+
+// notFound answers a path that is no page, in German and with the navigation of whoever
+// is signed in.
+func (s *Server) notFound(w http.ResponseWriter, r *http.Request) {
+	var sess *session
+	if found, ok := s.sessions.read(r); ok {
+		sess = &found
+	}
+	s.renderError(w, r, sess, http.StatusNotFound, "Diese Seite gibt es nicht.")
 }
 
 // request is what a signed-in page handler gets.

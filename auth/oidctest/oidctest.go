@@ -11,6 +11,7 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
+	"html/template"
 	"maps"
 	"net/http"
 	"net/http/httptest"
@@ -55,7 +56,8 @@ func New(t testing.TB) *Provider {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /.well-known/openid-configuration", p.discovery)
 	mux.HandleFunc("GET /jwks", p.jwks)
-	mux.HandleFunc("GET /authorize", p.authorize)
+	mux.HandleFunc("GET /authorize", p.consent)
+	mux.HandleFunc("POST /authorize", p.authorize)
 	mux.HandleFunc("POST /token", p.token)
 	p.srv = httptest.NewServer(mux)
 	p.URL = p.srv.URL
@@ -99,10 +101,30 @@ func (p *Provider) jwks(w http.ResponseWriter, _ *http.Request) {
 	writeJSON(w, http.StatusOK, jose.JSONWebKeySet{Keys: []jose.JSONWebKey{{Key: &p.key.PublicKey, KeyID: "k1", Algorithm: "RS256", Use: "sig"}}})
 }
 
-// authorize signs the current user in at once and sends the browser back with a code,
-// after checking what a real provider checks of the request.
+// consentPage is the provider's sign-in page: one button that sends the authorization
+// request on, so that the way back to the client starts on the provider's site, as after
+// a real login form (browsers decide which SameSite cookies to send by who started a
+// navigation).
+var consentPage = template.Must(template.New("consent").Parse(`<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>Test identity provider</title></head>
+<body><main><h1>Test identity provider</h1>
+<form method="post" action="/authorize">{{range $k, $vs := .}}{{range $vs}}<input type="hidden" name="{{$k}}" value="{{.}}">{{end}}{{end}}
+<button type="submit" id="idp-sign-in">Sign in</button></form></main></body></html>`))
+
+func (p *Provider) consent(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	_ = consentPage.Execute(w, r.URL.Query())
+}
+
+// authorize signs the current user in (the sign-in page's button posts here) and sends
+// the browser back with a code, after checking what a real provider checks of the
+// request.
 func (p *Provider) authorize(w http.ResponseWriter, r *http.Request) {
-	q := r.URL.Query()
+	if err := r.ParseForm(); err != nil {
+		http.Error(w, "bad form", http.StatusBadRequest)
+		return
+	}
+	q := r.PostForm
 	switch {
 	case q.Get("client_id") != p.ClientID:
 		http.Error(w, "unknown client_id", http.StatusBadRequest)

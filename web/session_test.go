@@ -1,0 +1,113 @@
+package web
+
+import (
+	"crypto/tls"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/rollin-efa/rollin/domain"
+	"github.com/rollin-efa/rollin/starter"
+)
+
+// TestSessionCookie: a session survives its round trip; a changed, re-signed with
+// another key, truncated or expired cookie is no session at all.
+func TestSessionCookie(t *testing.T) {
+	now := time.Date(2026, 12, 3, 9, 0, 0, 0, time.UTC)
+	m := &sessions{key: []byte("0123456789abcdef0123456789abcdef"), ttl: time.Hour, now: func() time.Time { return now }}
+	p := starter.Principal{Name: "kommune", Role: domain.RoleMunicipality, ARS: "055150000000"}
+	s := m.newSession(p, viaToken)
+	value := m.encode(s)
+
+	got, err := m.decode(value)
+	require.NoError(t, err)
+	require.Equal(t, s, got)
+	require.Equal(t, p, got.principal())
+	require.Len(t, got.CSRF, 32)
+
+	body, sig, _ := strings.Cut(value, ".")
+	forged := m.encode(session{Name: "kommune", Role: domain.RolePM, Expires: s.Expires, CSRF: s.CSRF})
+	other := &sessions{key: []byte("another key, another installation"), ttl: time.Hour, now: m.now}
+	for name, v := range map[string]string{
+		"role changed, old signature": strings.SplitN(forged, ".", 2)[0] + "." + sig,
+		"signed with another key":     other.encode(s),
+		"no signature":                body,
+		"signature only":              "." + sig,
+		"empty":                       "",
+	} {
+		_, err := m.decode(v)
+		require.ErrorIs(t, err, errBadSession, name)
+	}
+
+	now = now.Add(time.Hour)
+	_, err = m.decode(value)
+	require.ErrorIs(t, err, errBadSession, "expired")
+}
+
+// TestSessionCookieAttributes: HttpOnly and SameSite=Strict always, Secure under TLS or
+// when TLS ends at a proxy in front.
+func TestSessionCookieAttributes(t *testing.T) {
+	for _, tc := range []struct {
+		name         string
+		tls, proxied bool
+		secure       bool
+	}{
+		{"plain HTTP (development)", false, false, false},
+		{"TLS", true, false, true},
+		{"TLS at a proxy", false, true, true},
+	} {
+		m := &sessions{key: []byte("k"), ttl: time.Hour, secure: tc.proxied, now: time.Now}
+		r := httptest.NewRequest(http.MethodGet, "/", nil)
+		if tc.tls {
+			r.TLS = &tls.ConnectionState{}
+		}
+		w := httptest.NewRecorder()
+		m.set(w, r, m.newSession(starter.Principal{Name: "pl", Role: domain.RolePM}, viaToken))
+		c := w.Result().Cookies()[0]
+		require.Equal(t, sessionCookie, c.Name, tc.name)
+		require.True(t, c.HttpOnly, tc.name)
+		require.Equal(t, http.SameSiteStrictMode, c.SameSite, tc.name)
+		require.Equal(t, tc.secure, c.Secure, tc.name)
+		require.Equal(t, 3600, c.MaxAge, tc.name)
+	}
+}
+
+// TestLocalPath: after signing in the browser goes to paths of this site only.
+func TestLocalPath(t *testing.T) {
+	for in, want := range map[string]string{
+		"/rollins?state=waiting":  "/rollins?state=waiting",
+		"/rollins/055150000000/1": "/rollins/055150000000/1",
+		"//evil.example/":         "",
+		"/\\evil.example":         "",
+		"https://evil.example/":   "",
+		"rollins":                 "",
+		"":                        "",
+	} {
+		require.Equal(t, want, localPath(in), in)
+	}
+}
+
+// TestCSVSafe: a cell a spreadsheet would read as a formula is quoted.
+func TestCSVSafe(t *testing.T) {
+	for in, want := range map[string]string{
+		"Münster, Stadt": "Münster, Stadt", "=HYPERLINK(\"x\")": "'=HYPERLINK(\"x\")", "+1": "'+1", "-2": "'-2", "@SUM(A1)": "'@SUM(A1)", "": "",
+	} {
+		require.Equal(t, want, csvSafe(in), in)
+	}
+}
+
+// TestCoverageChartEscapesNames: names from the register reach the SVG as text only.
+func TestCoverageChartEscapesNames(t *testing.T) {
+	svg := string(coverageChart(`Dienst <script>`, "", []domain.CoverageGroup{
+		{Key: "05", Name: `<img src=x onerror=alert(1)>`, Municipalities: 4, ByState: map[domain.RunState]int{domain.RunLive: 1, domain.RunWaiting: 2}},
+	}))
+	require.NotContains(t, svg, "<script>")
+	require.NotContains(t, svg, "<img")
+	require.Contains(t, svg, "&lt;img src=x onerror=alert(1)&gt;")
+	require.Equal(t, 2, strings.Count(svg, `class="seg"`), "one segment per state with runs")
+	require.Contains(t, svg, `width="115.0"`, "one of four municipalities live: a quarter of the 460-pixel bar")
+}
