@@ -170,6 +170,8 @@ func TestPeopleDoTheirJobsInTheBrowser(t *testing.T) {
 	runPage := "/rollins/" + bonn + "/" + gewerbe
 
 	// The project manager finds Bonn and starts the roll-in of Gewerbe.
+	b.open("/anmelden")
+	b.screenshot("anmelden")
 	b.signIn("pm")
 	b.open("/rollins/neu?service=" + gewerbe + "&q=Bonn")
 	b.screenshot("pm-roll-in-starten")
@@ -289,10 +291,11 @@ func TestPeopleDoTheirJobsInTheBrowser(t *testing.T) {
 	b.run(chromedp.Evaluate(`document.querySelectorAll("svg.chart rect.seg[fill='#1a7f37']").length`, &bars))
 	require.Equal(t, 1, bars, "one live segment: Bonn's Kreis")
 	b.screenshot("pm-abdeckung")
+	b.open("/dienste")
+	b.screenshot("dienste")
 	b.open("/dienste/" + gewerbe)
 	require.Contains(t, b.text("main"), "Kompatible Fachverfahren")
 	b.screenshot("dienst-steckbrief")
-	b.open("/anmelden")
 
 	// Each wait on a person was mailed to that person, once: the municipality at its
 	// configured address until its questionnaire named a contact, then there; the

@@ -149,6 +149,17 @@ var funcs = template.FuncMap{
 	"stepStateLabel": func(s domain.StepState) string { return label(stepStateLabels, s) },
 	"roleLabel":      func(r domain.Role) string { return label(roleLabels, r) },
 	"actionLabel":    func(a string) string { return label(actionLabels, a) },
+	// eventLabel names an audit entry: an action, an event of the process, or a refused
+	// action ("…-refused").
+	"eventLabel": func(a string) string {
+		if name, ok := strings.CutSuffix(a, "-refused"); ok {
+			return label(actionLabels, name) + " (abgelehnt)"
+		}
+		if l, ok := actionLabels[a]; ok {
+			return l
+		}
+		return label(eventLabels, a)
+	},
 	"transportLabel": func(t domain.Transport) string { return label(transportLabels, t) },
 	"landName":       landName,
 	"date": func(t time.Time) string {

@@ -48,6 +48,14 @@ var actionLabels = map[string]string{
 	workflows.ActionCancel:               "Roll-in abbrechen",
 }
 
+// eventLabels name the audit log's entries that are not actions.
+var eventLabels = map[string]string{
+	"start": "Roll-in gestartet", "planned": "Schritte geplant", "blocked": "blockiert", "step-done": "Schritt erledigt",
+	"step-not-needed": "Schritt entfällt", "test-rejected": "Testeinreichung abgewiesen", "incident": "Störung",
+	"waiting": "wartet", "notice-waiting": "benachrichtigt", "notice-reminder": "erinnert", "notice-escalation": "eskaliert",
+	"loop-back": "zurück zu den Anbindungsdaten", "live": "live", "cancelled": "abgebrochen",
+}
+
 var stepLabels = map[string]string{
 	workflows.StepPrecheck: "Vorprüfung", workflows.StepFrameworkAgreement: "Rahmenvereinbarung",
 	workflows.StepCallOff: "Abruf (interöffentliche Vereinbarung)", workflows.StepDPA: "Auftragsverarbeitung",
