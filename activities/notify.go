@@ -38,8 +38,10 @@ type Notifiers struct {
 	// WebhookHost names the webhook's receiver in logs and in the record of what was
 	// sent (not the whole URL, which may carry a token in its path).
 	WebhookHost string
-	// PM and Operator receive the notices for their roles.
-	PM, Operator []string
+	// PM and Operator receive the notices for their roles, unless the run's organisation
+	// has its own addresses in Organisations.
+	PM, Operator  []string
+	Organisations map[domain.Organisation]config.OrganisationEmail
 	// Municipalities are the fallback addresses of municipalities whose run has no
 	// contact e-mail yet; NewNotifiers sorts them longest prefix first.
 	Municipalities []config.MunicipalityEmail
@@ -52,7 +54,11 @@ func NewNotifiers(cfg config.Notify, hc *http.Client) (*Notifiers, error) {
 	if cfg.SMTP.Addr == "" && cfg.Webhook.URL == "" {
 		return nil, nil
 	}
-	n := &Notifiers{PM: cfg.Email.PM, Operator: cfg.Email.Operator, Municipalities: slices.Clone(cfg.Email.Municipalities)}
+	n := &Notifiers{PM: cfg.Email.PM, Operator: cfg.Email.Operator, Municipalities: slices.Clone(cfg.Email.Municipalities),
+		Organisations: map[domain.Organisation]config.OrganisationEmail{}}
+	for _, o := range cfg.Email.Organisations {
+		n.Organisations[domain.Organisation(o.Organisation)] = o
+	}
 	slices.SortStableFunc(n.Municipalities, func(a, b config.MunicipalityEmail) int { return cmp.Compare(len(b.ARSPrefix), len(a.ARSPrefix)) })
 	var err error
 	if s := cfg.SMTP; s.Addr != "" {
@@ -78,10 +84,17 @@ func NewNotifiers(cfg config.Notify, hc *http.Client) (*Notifiers, error) {
 // contact address once the run has one, else at the configured address of the longest
 // matching ARS prefix.
 func (n *Notifiers) recipients(in workflows.CallInput) ([]string, string) {
+	org, own := n.Organisations[in.Organisation]
 	switch in.Notice.Recipient {
 	case domain.RolePM:
+		if own {
+			return org.PM, "notify.email.organisations " + org.Organisation
+		}
 		return n.PM, "notify.email.pm"
 	case domain.RoleOperator:
+		if own {
+			return org.Operator, "notify.email.organisations " + org.Organisation
+		}
 		return n.Operator, "notify.email.operator"
 	case domain.RoleMunicipality:
 		if c := in.Connection; c != nil && c.ContactEmail != "" {
@@ -128,7 +141,7 @@ func (a *Activities) Notify(ctx context.Context, in workflows.CallInput) (workfl
 			zap.String("idempotency_key", in.IdempotencyKey))
 		ev := notify.Event{
 			ID: in.IdempotencyKey, Kind: n.Kind, RunID: in.RunID, ARS: string(in.Context.Municipality.ARS),
-			ServiceKey: string(in.Context.Service.Key), Step: n.Step, Action: n.Action, Recipient: string(n.Recipient),
+			ServiceKey: string(in.Context.Service.Key), Organisation: string(in.Organisation), Step: n.Step, Action: n.Action, Recipient: string(n.Recipient),
 			Subject: n.Subject, Body: n.Body, SentAt: time.Now(),
 		}
 		if a.Notifiers.Mailer != nil {

@@ -111,6 +111,7 @@ func newNotifyFixture(t *testing.T) notifyFixture {
 			PM: []string{"pm@d-nrw.example", "pm2@d-nrw.example"}, Operator: []string{"ops@d-nrw.example"},
 			Municipalities: []config.MunicipalityEmail{{ARSPrefix: "05", Address: "rollin@d-nrw.example"},
 				{ARSPrefix: "05370", Address: "rollin@kreis-heinsberg.example"}},
+			Organisations: []config.OrganisationEmail{{Organisation: "itvsh", PM: []string{"projekte@itvsh.example"}}},
 		},
 	}, &http.Client{Timeout: 5 * time.Second})
 	require.NoError(t, err)
@@ -134,6 +135,11 @@ func notice(ars domain.ARS, kind string, to domain.Role, contact string) workflo
 	if contact != "" {
 		in.Connection = &workflows.ConnectionData{ContactEmail: contact}
 	}
+	return in
+}
+
+func withOrganisation(in workflows.CallInput, org domain.Organisation) workflows.CallInput {
+	in.Organisation = org
 	return in
 }
 
@@ -168,7 +174,8 @@ func TestNotifySendsEachEventOncePerChannel(t *testing.T) {
 	require.Contains(t, byChannel[ChannelWebhook], "127.0.0.1")
 }
 
-// TestNotifyAddressesByRole: escalations go to the project managers, operator tasks to
+// TestNotifyAddressesByRole: escalations go to the project managers (of the run's
+// organisation where it has its own addresses), operator tasks to
 // the operators; a municipality without a contact address yet is written to at the
 // address of its longest configured ARS prefix, and without one gets no mail (which the
 // log says) while the webhook still hears of it.
@@ -184,6 +191,7 @@ func TestNotifyAddressesByRole(t *testing.T) {
 		{"Kreis prefix", notice("053700004004", "reminder", domain.RoleMunicipality, ""), []string{"rollin@kreis-heinsberg.example"}},
 		{"Land prefix", notice("051110000000", "reminder", domain.RoleMunicipality, ""), []string{"rollin@d-nrw.example"}},
 		{"no address", notice("091620000000", "reminder", domain.RoleMunicipality, ""), nil},
+		{"escalation of another organisation's run", withOrganisation(notice("010010000000", "escalation", domain.RolePM, ""), "itvsh"), []string{"projekte@itvsh.example"}},
 	}
 	for _, tc := range tests {
 		before := len(fx.smtp.Messages())

@@ -7,6 +7,7 @@ package auth
 import (
 	"crypto/sha256"
 	"crypto/subtle"
+	"encoding/hex"
 	"strings"
 
 	"github.com/rollin-efa/rollin/config"
@@ -64,14 +65,26 @@ func (s *Tokens) Lookup(token string) (starter.Principal, bool) {
 	return *found, true
 }
 
-// Named returns the principal of the token called name, so that a web session signed in
-// with a token ends when its token leaves the configuration.
-func (s *Tokens) Named(name string) (starter.Principal, bool) {
-	if s == nil {
+// Fingerprint identifies the token a session was signed in with, without revealing it:
+// a web session keeps it, so that the session ends when its token is replaced.
+func Fingerprint(token string) string {
+	return fingerprint(sha256.Sum256([]byte(strings.TrimSpace(token))))
+}
+
+func fingerprint(digest [sha256.Size]byte) string {
+	sum := sha256.Sum256(append([]byte("rollin-session\x00"), digest[:]...))
+	return hex.EncodeToString(sum[:12])
+}
+
+// Still returns the principal of a web session signed in with the token of fingerprint,
+// while that token is configured: a session ends when its token leaves the configuration
+// or gets a new secret, and it carries the principal as configured now.
+func (s *Tokens) Still(fp string) (starter.Principal, bool) {
+	if s == nil || fp == "" {
 		return starter.Principal{}, false
 	}
 	for _, e := range s.entries {
-		if e.principal.Name == name {
+		if subtle.ConstantTimeCompare([]byte(fingerprint(e.hash)), []byte(fp)) == 1 {
 			return e.principal, true
 		}
 	}

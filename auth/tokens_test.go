@@ -38,8 +38,15 @@ func TestTokensLookup(t *testing.T) {
 	}
 	p, _ := set.Lookup("hashed-token-0123456789")
 	require.Equal(t, domain.ARS("055150000000"), p.ARS)
-	_, ok := set.Named("pl")
+	still, ok := set.Still(auth.Fingerprint("plain-token-0123456789"))
 	require.True(t, ok)
-	_, ok = set.Named("broken")
-	require.False(t, ok, "a skipped entry signs nobody in")
+	require.Equal(t, "pl", still.Name)
+	_, ok = set.Still(auth.Fingerprint("unknown"))
+	require.False(t, ok)
+
+	// The same name with a new secret (a leaked token replaced) or another role: the old
+	// session's fingerprint finds nobody, or the principal as configured now.
+	set, _ = auth.NewTokens([]config.Token{{Name: "pl", Role: domain.RoleMunicipality, Token: "new-secret-0123456789", ARS: "055150000000"}})
+	_, ok = set.Still(auth.Fingerprint("plain-token-0123456789"))
+	require.False(t, ok, "a replaced token ends its sessions")
 }

@@ -286,10 +286,10 @@ var defaults = map[string]any{
 // Keys returns every configuration key, sorted, as written in the YAML file (dotted) —
 // the ROLLIN_ environment variable of a key is its upper-cased form with _ for the dots.
 func Keys() []string {
-	// auth.tokens, fitconnect.subscribers and notify.email.municipalities are lists of
-	// entries and have no default.
+	// auth.tokens, fitconnect.subscribers, notify.email.municipalities and
+	// notify.email.organisations are lists of entries and have no default.
 	return slices.Sorted(slices.Values(append(slices.Collect(maps.Keys(defaults)), "auth.tokens", "fitconnect.subscribers",
-		"notify.email.municipalities")))
+		"notify.email.municipalities", "notify.email.organisations")))
 }
 
 // flagKeys maps command-line flags to configuration keys.

@@ -362,6 +362,7 @@ notify:
 	require.Equal(t, []string{"ops@d-nrw.example", "ops2@d-nrw.example"}, n.Email.Operator, "a list from the environment, comma-separated")
 	require.Equal(t, []MunicipalityEmail{{ARSPrefix: "05", Address: "rollin@d-nrw.example"}, {ARSPrefix: "05370", Address: "rollin@kreis-heinsberg.example"}}, n.Email.Municipalities)
 	require.Contains(t, Keys(), "notify.email.municipalities")
+	require.Contains(t, Keys(), "notify.email.organisations")
 	require.Contains(t, Keys(), "notify.webhook.secret")
 }
 
@@ -393,6 +394,10 @@ func TestNotifyBadValuesNameTheKey(t *testing.T) {
 		"ars prefix empty":           {"notify: {email: {municipalities: [{address: a@b.example}]}}", "notify.email.municipalities[0].ars_prefix"},
 		"ars prefix twice":           {"notify: {email: {municipalities: [{ars_prefix: '05', address: a@b.example}, {ars_prefix: '05', address: c@d.example}]}}", "notify.email.municipalities[1].ars_prefix"},
 		"municipality address wrong": {"notify: {email: {municipalities: [{ars_prefix: '05', address: 'nobody'}]}}", "notify.email.municipalities[0].address"},
+		"organisation missing":       {"notify: {email: {organisations: [{pm: [a@b.example]}]}}", "notify.email.organisations[0].organisation"},
+		"organisation malformed":     {"notify: {email: {organisations: [{organisation: 'D NRW', pm: [a@b.example]}]}}", "notify.email.organisations[0].organisation"},
+		"organisation twice":         {"notify: {email: {organisations: [{organisation: d-nrw}, {organisation: d-nrw}]}}", "notify.email.organisations[1].organisation"},
+		"organisation pm wrong":      {"notify: {email: {organisations: [{organisation: d-nrw, pm: [nobody]}]}}", "notify.email.organisations[0].pm[0]"},
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {

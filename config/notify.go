@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/rollin-efa/rollin/domain"
 	"github.com/rollin-efa/rollin/systems/notify"
 )
 
@@ -66,6 +67,19 @@ type NotifyEmail struct {
 	// Kreis's roll-in desk is named here. The longest matching ARS prefix wins; without
 	// one the municipality gets no e-mail.
 	Municipalities []MunicipalityEmail `mapstructure:"municipalities"`
+	// Organisations give the project managers and operators of one Kommunalvertreter
+	// organisation (several share an installation) their own addresses: the notices of
+	// that organisation's runs go there instead of to PM and Operator, which then serve
+	// the installation's own runs and organisations without an entry.
+	Organisations []OrganisationEmail `mapstructure:"organisations"`
+}
+
+// OrganisationEmail is who gets an organisation's notices for project managers and
+// operators.
+type OrganisationEmail struct {
+	Organisation string   `mapstructure:"organisation"`
+	PM           []string `mapstructure:"pm"`
+	Operator     []string `mapstructure:"operator"`
 }
 
 // MunicipalityEmail is the address for the municipalities under an ARS prefix: "05" a
@@ -113,6 +127,21 @@ func (n Notify) validate() error {
 		for i, a := range list {
 			if err := checkBareAddress(a, false); err != nil {
 				return &KeyError{fmt.Sprintf("%s[%d]", key, i), err.Error()}
+			}
+		}
+	}
+	orgs := map[string]bool{}
+	for i, o := range n.Email.Organisations {
+		key := fmt.Sprintf("notify.email.organisations[%d]", i)
+		if _, err := domain.ParseOrganisation(o.Organisation); err != nil || o.Organisation == "" || orgs[o.Organisation] {
+			return &KeyError{key + ".organisation", fmt.Sprintf("%q: want an organisation of the tokens (e.g. d-nrw), once", o.Organisation)}
+		}
+		orgs[o.Organisation] = true
+		for role, list := range map[string][]string{"pm": o.PM, "operator": o.Operator} {
+			for j, a := range list {
+				if err := checkBareAddress(a, false); err != nil {
+					return &KeyError{fmt.Sprintf("%s.%s[%d]", key, role, j), err.Error()}
+				}
 			}
 		}
 	}

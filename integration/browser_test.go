@@ -251,11 +251,11 @@ func TestPeopleDoTheirJobsInTheBrowser(t *testing.T) {
 		}
 	}
 	selectBoth()
-	b.run(chromedp.Click("#a-skip", chromedp.ByQuery))
+	b.run(chromedp.Click("#a-skip-step", chromedp.ByQuery))
 	b.submit(`form[action="/stoerungen"] fieldset button`)
 	require.Equal(t, 2, strings.Count(b.text(".results"), "✗"), b.text(".results"))
 	selectBoth()
-	b.run(chromedp.Click("#a-retry", chromedp.ByQuery))
+	b.run(chromedp.Click("#a-retry-step", chromedp.ByQuery))
 	b.submit(`form[action="/stoerungen"] fieldset button`)
 	require.Equal(t, 2, strings.Count(b.text(".results"), "✓"), b.text(".results"))
 	for _, ars := range []string{duisburg, krefeld} {

@@ -28,7 +28,7 @@ func (s *Service) Coverage(ctx context.Context, p Principal, service, land strin
 	if err := checkRole(p); err != nil {
 		return nil, err
 	}
-	if p.Role == domain.RoleMunicipality {
+	if !MaySeeCoverage(p) {
 		return nil, refuse(KindForbidden, "role %q may not see the coverage of a service (project managers and operators do)", p.Role)
 	}
 	if land != "" && !domain.Digits(land, 2) {
@@ -57,3 +57,9 @@ func May(p Principal, action string) bool {
 
 // MayStart reports whether p may start roll-ins and campaigns: project managers do.
 func MayStart(p Principal) bool { return p.Role == domain.RolePM }
+
+// MaySeeCoverage reports whether p may see how far a service has come across
+// municipalities: project managers and operators, not a municipality.
+func MaySeeCoverage(p Principal) bool {
+	return p.Role == domain.RolePM || p.Role == domain.RoleOperator
+}

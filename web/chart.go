@@ -9,6 +9,7 @@ import (
 	_ "time/tzdata" // the pages show Berlin time on machines without a zone database
 
 	"github.com/rollin-efa/rollin/domain"
+	"github.com/rollin-efa/rollin/starter"
 )
 
 // coverageData is the coverage page's content.
@@ -25,6 +26,9 @@ type coverageData struct {
 
 func (s *Server) coverage(q *request) (coverageData, error) {
 	ctx, v := q.r.Context(), q.r.URL.Query()
+	if !starter.MaySeeCoverage(q.p) {
+		return coverageData{}, &starter.Error{Kind: starter.KindForbidden, Msg: "project managers and operators see the coverage"}
+	}
 	svcs, err := s.starter.Services(ctx, q.p)
 	if err != nil {
 		return coverageData{}, err
@@ -119,12 +123,17 @@ func coverageChart(service, land string, groups []domain.CoverageGroup) template
 				return
 			}
 			w := float64(barW) * float64(n) / float64(g.Municipalities)
-			fmt.Fprintf(&b, `<rect class="seg" x="%.1f" y="%d" width="%.1f" height="18" fill="%s"><title>%s: %d</title></rect>`, pos, y+2, w, stateColours[st], esc(label(stateLabels, st)), n)
+			name := "nicht begonnen"
+			if st != "" {
+				name = label(stateLabels, st)
+			}
+			fmt.Fprintf(&b, `<rect class="seg" x="%.1f" y="%d" width="%.1f" height="18" fill="%s"><title>%s: %d</title></rect>`, pos, y+2, w, stateColours[st], esc(name), n)
 			pos += w
 		}
 		for _, st := range runStates {
 			segment(st, g.ByState[st])
 		}
+		segment("", g.NotStarted())
 		fmt.Fprintf(&b, `<rect x="%d" y="%d" width="%d" height="18" fill="none" stroke="#24292f"/>`, labelW, y+2, barW)
 		fmt.Fprintf(&b, `<text x="%d" y="%d" fill="#24292f">%d/%d</text>`, labelW+barW+6, y+15, g.ByState[domain.RunLive], g.Municipalities)
 	}

@@ -74,7 +74,7 @@ func (s *Server) oidcCallback(w http.ResponseWriter, r *http.Request) {
 		fail(http.StatusUnauthorized, "Die Anmeldung beim Identitätsanbieter konnte nicht bestätigt werden.", err)
 		return
 	}
-	sess := s.sessions.newSession(p, viaOIDC)
+	sess := s.sessions.newSession(p, viaOIDC, "")
 	s.sessions.set(w, r, sess)
 	http.SetCookie(w, s.sessions.cookie(r, oidcCookie, "", -1, http.SameSiteLaxMode))
 	s.log.Info("signed in", zap.String("name", sess.Name), zap.String("role", string(sess.Role)), zap.String("via", sess.Via))

@@ -125,6 +125,8 @@ type runData struct {
 	// Waiting is the action the run waits for, if the principal is the one to take it.
 	Waiting string
 	Path    string
+	// Posted is the refused form's input, shown again; empty on a fresh page.
+	Posted url.Values
 }
 
 func (s *Server) runPage(q *request) error {
@@ -159,7 +161,7 @@ func (s *Server) runData(q *request) (runData, error) {
 	}
 	d := runData{
 		Row: runRow{Run: st, Municipality: names[st.ARS], ServiceName: name}, Service: svc, Audit: audit,
-		Forms: map[string]string{}, Path: "/rollins/" + string(st.ARS) + "/" + string(st.Service),
+		Forms: map[string]string{}, Path: "/rollins/" + string(st.ARS) + "/" + string(st.Service), Posted: url.Values{},
 	}
 	if st.State.Final() {
 		return d, nil
@@ -195,7 +197,8 @@ func (s *Server) act(q *request) error {
 		}
 		var refusal *starter.Error
 		errors.As(err, &refusal)
-		v := view{Title: d.Row.Municipality + " – " + d.Row.ServiceName, Data: d, Error: "Nicht übernommen: " + refusal.Msg}
+		d.Posted = f // the form comes back filled in, so that only the wrong field needs retyping
+		v := view{Title: d.Row.Municipality + " – " + d.Row.ServiceName, Data: d, Error: "Nicht übernommen:", ErrorDetail: refusal.Msg}
 		status := http.StatusBadRequest
 		if k == starter.KindConflict {
 			status = http.StatusConflict
@@ -250,7 +253,7 @@ type startData struct {
 func (s *Server) startPage(q *request) error {
 	ctx, v := q.r.Context(), q.r.URL.Query()
 	if !starter.MayStart(q.p) {
-		return &starter.Error{Kind: starter.KindForbidden, Msg: "only project managers start roll-ins"}
+		return &starter.Error{Kind: starter.KindForbidden, Msg: "project managers start roll-ins"}
 	}
 	svcs, err := s.starter.Services(ctx, q.p)
 	if err != nil {
@@ -291,10 +294,11 @@ type incidentRow struct {
 }
 
 type incidentsData struct {
-	Rows    []incidentRow
-	Next    string
-	BulkID  string
-	CanAct  bool
+	Rows   []incidentRow
+	Next   string
+	BulkID string
+	// Actions are the bulk actions the principal may take (the starter says which).
+	Actions []string
 	Results []bulkResult
 }
 
@@ -322,14 +326,22 @@ func (s *Server) incidents(q *request) (incidentsData, error) {
 	if err != nil {
 		return incidentsData{}, err
 	}
-	d := incidentsData{BulkID: randomToken(), CanAct: starter.May(q.p, workflows.ActionRetryStep)}
+	d := incidentsData{BulkID: randomToken()}
+	for _, a := range bulkActions {
+		if starter.May(q.p, a) {
+			d.Actions = append(d.Actions, a)
+		}
+	}
 	for _, r := range rows {
 		row := incidentRow{runRow: r, Since: r.Run.UpdatedAt}
 		if w := r.Run.WaitingFor; w != nil {
 			row.Step, row.Error = w.Step, w.Note
 		}
 		// The list carries no steps; the inbox is short, so read each run for its attempts.
-		if full, err := s.starter.Status(ctx, q.p, string(r.Run.ARS), string(r.Run.Service)); err == nil {
+		full, err := s.starter.Status(ctx, q.p, string(r.Run.ARS), string(r.Run.Service))
+		if err != nil {
+			s.log.Warn("incident inbox: run not read, its attempts are not shown", zap.String("run", r.Run.ID), zap.Error(err))
+		} else {
 			for _, st := range full.Steps {
 				if st.Name == row.Step {
 					row.Attempts = st.Attempts
@@ -347,8 +359,12 @@ func (s *Server) incidents(q *request) (incidentsData, error) {
 	return d, nil
 }
 
+// bulkActions are what the incident inbox offers for the selected runs.
+var bulkActions = []string{workflows.ActionRetryStep, workflows.ActionSkipStep, workflows.ActionCancel}
+
 // bulkAct retries, skips or cancels the selected runs, each as its own action with an ID
-// derived from the form's, so that sending the form again applies nothing twice.
+// derived from the form's, the action and the run, so that sending the form again applies
+// nothing twice, and sending it with another action is that other action.
 func (s *Server) bulkAct(q *request) error {
 	f := q.r.PostForm
 	action, reason, bulkID := f.Get("action"), strings.TrimSpace(f.Get("reason")), f.Get("bulk_id")
@@ -356,7 +372,7 @@ func (s *Server) bulkAct(q *request) error {
 	if len(selected) == 0 {
 		return &starter.Error{Kind: starter.KindInvalid, Msg: "Bitte wählen Sie mindestens einen Roll-in aus."}
 	}
-	if !slices.Contains([]string{workflows.ActionRetryStep, workflows.ActionSkipStep, workflows.ActionCancel}, action) {
+	if !slices.Contains(bulkActions, action) {
 		return &starter.Error{Kind: starter.KindInvalid, Msg: "Bitte wählen Sie: wiederholen, überspringen oder abbrechen."}
 	}
 	if bulkID == "" {
@@ -366,7 +382,7 @@ func (s *Server) bulkAct(q *request) error {
 	for _, run := range selected {
 		ars, svc, _ := strings.Cut(run, "/")
 		res := bulkResult{Row: runRow{Run: domain.RunStatus{ARS: domain.ARS(ars), Service: domain.ServiceKey(svc)}}}
-		st, err := s.starter.Act(q.r.Context(), q.p, ars, svc, starter.Action{Name: action, ID: bulkID + ":" + run, Reason: reason})
+		st, err := s.starter.Act(q.r.Context(), q.p, ars, svc, starter.Action{Name: action, ID: bulkID + ":" + action + ":" + run, Reason: reason})
 		if err == nil {
 			res.OK, res.Row.Run = true, st
 		} else {

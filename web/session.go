@@ -33,12 +33,14 @@ const (
 
 // session is the content of the session cookie.
 type session struct {
-	Name    string      `json:"n"`
-	Role    domain.Role `json:"r"`
-	ARS     string      `json:"a,omitempty"`
-	Org     string      `json:"o,omitempty"`
-	Via     string      `json:"v"`
-	Expires int64       `json:"e"`
+	Name string      `json:"n"`
+	Role domain.Role `json:"r"`
+	ARS  string      `json:"a,omitempty"`
+	Org  string      `json:"o,omitempty"`
+	Via  string      `json:"v"`
+	// Token is the fingerprint of the token a token session was signed in with.
+	Token   string `json:"t,omitempty"`
+	Expires int64  `json:"e"`
 	// CSRF is the synchronizer token every form of the session repeats.
 	CSRF string `json:"c"`
 }
@@ -57,10 +59,11 @@ type sessions struct {
 
 var errBadSession = errors.New("web: session cookie is not valid")
 
-// newSession makes the session of p, signed in via.
-func (m *sessions) newSession(p starter.Principal, via string) session {
+// newSession makes the session of p, signed in via; token is the fingerprint of the token
+// of a token sign-in.
+func (m *sessions) newSession(p starter.Principal, via, token string) session {
 	return session{
-		Name: p.Name, Role: p.Role, ARS: string(p.ARS), Org: string(p.Organisation), Via: via,
+		Name: p.Name, Role: p.Role, ARS: string(p.ARS), Org: string(p.Organisation), Via: via, Token: token,
 		Expires: m.now().Add(m.ttl).Unix(), CSRF: randomToken(),
 	}
 }
@@ -133,7 +136,8 @@ func sameToken(got, want string) bool {
 	return want != "" && subtle.ConstantTimeCompare([]byte(got), []byte(want)) == 1
 }
 
-// randomToken returns 128 random bits in hex: CSRF tokens, action IDs, OIDC state.
+// randomToken returns 128 random bits in hex: CSRF tokens, action IDs, the sign-in form's
+// double-submit value, a random session key.
 func randomToken() string {
 	b := make([]byte, 16)
 	_, _ = rand.Read(b) // crypto/rand.Read never fails (Go 1.24+)

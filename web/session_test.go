@@ -20,7 +20,7 @@ func TestSessionCookie(t *testing.T) {
 	now := time.Date(2026, 12, 3, 9, 0, 0, 0, time.UTC)
 	m := &sessions{key: []byte("0123456789abcdef0123456789abcdef"), ttl: time.Hour, now: func() time.Time { return now }}
 	p := starter.Principal{Name: "kommune", Role: domain.RoleMunicipality, ARS: "055150000000"}
-	s := m.newSession(p, viaToken)
+	s := m.newSession(p, viaToken, "fp")
 	value := m.encode(s)
 
 	got, err := m.decode(value)
@@ -66,7 +66,7 @@ func TestSessionCookieAttributes(t *testing.T) {
 			r.TLS = &tls.ConnectionState{}
 		}
 		w := httptest.NewRecorder()
-		m.set(w, r, m.newSession(starter.Principal{Name: "pl", Role: domain.RolePM}, viaToken))
+		m.set(w, r, m.newSession(starter.Principal{Name: "pl", Role: domain.RolePM}, viaToken, "fp"))
 		c := w.Result().Cookies()[0]
 		require.Equal(t, sessionCookie, c.Name, tc.name)
 		require.True(t, c.HttpOnly, tc.name)
@@ -94,7 +94,7 @@ func TestLocalPath(t *testing.T) {
 // TestCSVSafe: a cell a spreadsheet would read as a formula is quoted.
 func TestCSVSafe(t *testing.T) {
 	for in, want := range map[string]string{
-		"Münster, Stadt": "Münster, Stadt", "=HYPERLINK(\"x\")": "'=HYPERLINK(\"x\")", "+1": "'+1", "-2": "'-2", "@SUM(A1)": "'@SUM(A1)", "": "",
+		"Münster, Stadt": "Münster, Stadt", "=HYPERLINK(\"x\")": "'=HYPERLINK(\"x\")", "+1": "'+1", "-2": "'-2", "@SUM(A1)": "'@SUM(A1)", "\t=1": "'\t=1", "\r=1": "'\r=1", "": "",
 	} {
 		require.Equal(t, want, csvSafe(in), in)
 	}
@@ -108,6 +108,6 @@ func TestCoverageChartEscapesNames(t *testing.T) {
 	require.NotContains(t, svg, "<script>")
 	require.NotContains(t, svg, "<img")
 	require.Contains(t, svg, "&lt;img src=x onerror=alert(1)&gt;")
-	require.Equal(t, 2, strings.Count(svg, `class="seg"`), "one segment per state with runs")
+	require.Equal(t, 3, strings.Count(svg, `class="seg"`), "one segment per state with runs, one for the municipalities without")
 	require.Contains(t, svg, `width="115.0"`, "one of four municipalities live: a quarter of the 460-pixel bar")
 }

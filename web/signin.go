@@ -7,12 +7,31 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/rollin-efa/rollin/auth"
 	"github.com/rollin-efa/rollin/domain"
 )
 
+// current returns the request's session while it is good: signed, not expired, and for a
+// token sign-in its token still configured (same secret) for the same principal. A cookie
+// that is no longer good is removed, so that the browser is not sent back and forth
+// between the sign-in page and the pages.
+func (s *Server) current(w http.ResponseWriter, r *http.Request) (session, bool) {
+	sess, ok := s.sessions.read(r)
+	if ok && sess.Via == viaToken {
+		p, still := s.opts.Tokens.Still(sess.Token)
+		ok = still && p == sess.principal()
+	}
+	if !ok {
+		if _, err := r.Cookie(sessionCookie); err == nil {
+			s.sessions.clear(w, r)
+		}
+	}
+	return sess, ok
+}
+
 // home sends a signed-in user to the page their role starts from, others to sign in.
 func (s *Server) home(w http.ResponseWriter, r *http.Request) {
-	sess, ok := s.sessions.read(r)
+	sess, ok := s.current(w, r)
 	if !ok {
 		http.Redirect(w, r, "/anmelden", http.StatusSeeOther)
 		return
@@ -36,7 +55,7 @@ type signInData struct {
 }
 
 func (s *Server) signInPage(w http.ResponseWriter, r *http.Request) {
-	if sess, ok := s.sessions.read(r); ok {
+	if sess, ok := s.current(w, r); ok {
 		http.Redirect(w, r, homeOf(sess.Role), http.StatusSeeOther)
 		return
 	}
@@ -73,7 +92,7 @@ func (s *Server) signIn(w http.ResponseWriter, r *http.Request) {
 		s.showSignIn(w, r, http.StatusUnauthorized, "Dieses Token ist nicht bekannt.")
 		return
 	}
-	s.startSession(w, r, s.sessions.newSession(p, viaToken), r.PostForm.Get("weiter"))
+	s.startSession(w, r, s.sessions.newSession(p, viaToken, auth.Fingerprint(r.PostForm.Get("token"))), r.PostForm.Get("weiter"))
 }
 
 // startSession sets the session cookie and sends the browser on to next (a path of this
@@ -105,5 +124,3 @@ func localPath(p string) string {
 	}
 	return p
 }
-
-func urlQueryEscape(s string) string { return url.QueryEscape(s) }

@@ -14,6 +14,7 @@ import (
 	"html/template"
 	"io/fs"
 	"net/http"
+	"net/url"
 	"strings"
 	"time"
 
@@ -22,6 +23,7 @@ import (
 	"github.com/rollin-efa/rollin/auth"
 	"github.com/rollin-efa/rollin/domain"
 	"github.com/rollin-efa/rollin/starter"
+	"github.com/rollin-efa/rollin/workflows"
 )
 
 //go:embed templates/*.html
@@ -138,7 +140,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // is signed in.
 func (s *Server) notFound(w http.ResponseWriter, r *http.Request) {
 	var sess *session
-	if found, ok := s.sessions.read(r); ok {
+	if found, ok := s.current(w, r); ok {
 		sess = &found
 	}
 	s.renderError(w, r, sess, http.StatusNotFound, "Diese Seite gibt es nicht.")
@@ -159,17 +161,13 @@ type pageHandler func(q *request) error
 func (s *Server) route(pattern string, h pageHandler) {
 	s.routes = append(s.routes, pattern)
 	s.mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
-		sess, ok := s.sessions.read(r)
-		if ok && sess.Via == viaToken {
-			// A token session lasts only while its token is configured.
-			_, ok = s.opts.Tokens.Named(sess.Name)
-		}
+		sess, ok := s.current(w, r)
 		if !ok {
 			if r.Method != http.MethodGet {
 				s.renderError(w, r, nil, http.StatusUnauthorized, "Sie sind nicht angemeldet (oder die Anmeldung ist abgelaufen). Bitte melden Sie sich an.")
 				return
 			}
-			http.Redirect(w, r, "/anmelden?weiter="+urlQueryEscape(r.URL.RequestURI()), http.StatusSeeOther) // #nosec G710 -- a fixed local path; the request URI is only its escaped parameter
+			http.Redirect(w, r, "/anmelden?weiter="+url.QueryEscape(r.URL.RequestURI()), http.StatusSeeOther) // #nosec G710 -- a fixed local path; the request URI is only its escaped parameter
 			return
 		}
 		if r.Method == http.MethodPost {
@@ -194,23 +192,31 @@ func (s *Server) route(pattern string, h pageHandler) {
 // the JSON API would use.
 func (s *Server) fail(q *request, err error) {
 	status, msg := http.StatusInternalServerError, "Ein interner Fehler ist aufgetreten. Bitte versuchen Sie es später erneut."
+	detail := ""
 	var refusal *starter.Error
-	switch kind := starter.KindOf(err); {
-	case kind == starter.KindInvalid && errors.As(err, &refusal):
-		status, msg = http.StatusBadRequest, "Die Eingabe wurde abgelehnt: "+refusal.Msg
-	case kind == starter.KindForbidden:
+	if errors.As(err, &refusal) && refusal.Kind != starter.KindUnavailable {
+		detail = refusal.Msg
+	}
+	switch starter.KindOf(err) {
+	case starter.KindInvalid:
+		status, msg = http.StatusBadRequest, "Die Eingabe wurde abgelehnt."
+	case starter.KindForbidden:
 		status, msg = http.StatusForbidden, "Dafür fehlt Ihnen die Berechtigung."
-	case kind == starter.KindNotFound:
-		status, msg = http.StatusNotFound, "Nicht gefunden (oder nicht für Sie sichtbar)."
-	case kind == starter.KindConflict && errors.As(err, &refusal):
-		status, msg = http.StatusConflict, "Das geht im jetzigen Zustand nicht: "+refusal.Msg
-	case kind == starter.KindUnavailable:
+	case starter.KindNotFound:
+		status, msg, detail = http.StatusNotFound, "Nicht gefunden (oder nicht für Sie sichtbar).", ""
+	case starter.KindConflict:
+		status, msg = http.StatusConflict, "Das geht im jetzigen Zustand nicht."
+	case starter.KindUnavailable:
 		status, msg = http.StatusServiceUnavailable, "Ein System dahinter antwortet gerade nicht. Bitte versuchen Sie es gleich noch einmal."
 	}
 	if status >= 500 {
 		s.log.Error("page failed", zap.String("path", q.r.URL.Path), zap.Error(err))
 	}
-	s.renderError(q.w, q.r, &q.sess, status, msg)
+	v := view{Title: "Das hat nicht geklappt", Error: msg, ErrorDetail: detail}
+	if werr := s.write(q.w, q.r, &q.sess, status, "error", v); werr != nil {
+		s.log.Error("render error page", zap.Error(werr))
+		http.Error(q.w, msg, status)
+	}
 }
 
 // view is what every page template gets.
@@ -221,7 +227,9 @@ type view struct {
 	Nav   []navItem
 	Flash string
 	Error string
-	Data  any
+	// ErrorDetail is the starter's reason, in English like the API's, marked as such.
+	ErrorDetail string
+	Data        any
 	// Refresh, if set, sends the browser on to this path of the site at once.
 	Refresh template.URL
 }
@@ -231,23 +239,26 @@ type navItem struct {
 	Current     bool
 }
 
-// nav lists the pages a role works with; the starter refuses the rest anyway.
+// nav lists the pages a person works with, in the order of their work: the operator's
+// inbox first, the municipality's own runs. Which pages appear at all the starter decides.
 func nav(p starter.Principal, path string) []navItem {
 	var items []navItem
 	add := func(href, label string) {
 		items = append(items, navItem{Href: href, Label: label, Current: path == href})
 	}
-	switch p.Role {
-	case domain.RoleMunicipality:
+	if starter.May(p, workflows.ActionRetryStep) {
+		add("/stoerungen", "Störungen")
+	}
+	if p.Role == domain.RoleMunicipality {
 		add("/rollins", "Meine Roll-ins")
-	case domain.RolePM:
+	} else {
 		add("/rollins", "Roll-ins")
+	}
+	if starter.MayStart(p) {
 		add("/rollins/neu", "Roll-in starten")
 		add("/ueberfaellig", "Überfällig")
-		add("/abdeckung", "Abdeckung")
-	case domain.RoleOperator:
-		add("/stoerungen", "Störungen")
-		add("/rollins", "Roll-ins")
+	}
+	if starter.MaySeeCoverage(p) {
 		add("/abdeckung", "Abdeckung")
 	}
 	add("/dienste", "Dienste")

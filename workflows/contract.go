@@ -80,6 +80,8 @@ type CallInput struct {
 	Signatures     Signatures      `json:"signatures"`
 	Refs           Refs            `json:"refs"`
 	Notice         *Notice         `json:"notice,omitempty"`
+	// Organisation is the run's organisation, so that notices reach its people.
+	Organisation domain.Organisation `json:"organisation,omitempty"`
 }
 
 // CallResult is what an external-call activity reports back.

@@ -608,7 +608,7 @@ func (r *rollIn) callInput(s *step, purpose string) CallInput {
 	}
 	return CallInput{
 		RunID: r.id, Step: s.def.Name, Round: r.round, IdempotencyKey: key,
-		Context: r.rc, Connection: r.conn, Signatures: r.sigs, Refs: r.refs,
+		Context: r.rc, Connection: r.conn, Signatures: r.sigs, Refs: r.refs, Organisation: r.in.Organisation,
 	}
 }
 

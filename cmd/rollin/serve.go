@@ -78,8 +78,8 @@ func serveCommand() *cobra.Command {
 			if err := requireTemporalAddress(cfg, "rollin serve"); err != nil {
 				return err
 			}
-			if len(cfg.Auth.Tokens) == 0 {
-				return &config.KeyError{Key: "auth.tokens", Msg: "required for rollin serve: nobody could sign in"}
+			if len(cfg.Auth.Tokens) == 0 && cfg.Web.OIDC.Issuer == "" {
+				return &config.KeyError{Key: "auth.tokens", Msg: "required for rollin serve without web.oidc.issuer: nobody could sign in"}
 			}
 			ctx, stop := signalContext()
 			defer stop()

@@ -38,6 +38,9 @@ type Event struct {
 	// ARS and ServiceKey identify the municipality and the EfA service of the run.
 	ARS        string `json:"ars"`
 	ServiceKey string `json:"service_key"`
+	// Organisation is the Kommunalvertreter organisation whose run it is (empty: the
+	// installation's own), for receivers that route by it.
+	Organisation string `json:"organisation,omitempty"`
 	// Step and Action name what the run waits for, e.g. call-off and sign-agreement.
 	Step   string `json:"step,omitempty"`
 	Action string `json:"action,omitempty"`
