@@ -77,7 +77,9 @@ func TestPagesFollowTheRoleMatrix(t *testing.T) {
 	require.Equal(t, http.StatusCreated, code, out)
 	h.waitForAction(own, wohngeld, workflows.ActionSignAgreement)
 	run := "/rollins/" + own + "/" + wohngeld
-	callers := []string{"pm", "operator", "municipality", "other", ""}
+	// pm-sh and op-sh work for another organisation (ITVSH) than the run's (the
+	// installation's own): to them the run does not exist.
+	callers := []string{"pm", "operator", "municipality", "other", "pm-sh", "op-sh", ""}
 	const (
 		ok, redirect, forbidden, notFound, conflict, unauth = 200, 303, 403, 404, 409, 401
 	)
@@ -87,22 +89,22 @@ func TestPagesFollowTheRoleMatrix(t *testing.T) {
 		form                  url.Values
 		want                  want
 	}{
-		{"GET /rollins", "GET", "/rollins", nil, want{"pm": ok, "operator": ok, "municipality": ok, "other": ok, "": redirect}},
-		{"GET /rollins.csv", "GET", "/rollins.csv", nil, want{"pm": ok, "operator": ok, "municipality": ok, "other": ok, "": redirect}},
-		{"GET /rollins/neu", "GET", "/rollins/neu", nil, want{"pm": ok, "operator": forbidden, "municipality": forbidden, "other": forbidden, "": redirect}},
-		{"POST /rollins/neu", "POST", "/rollins/neu", url.Values{"ars": {started}, "service": {wohngeld}}, want{"pm": redirect, "operator": forbidden, "municipality": forbidden, "other": forbidden, "": unauth}},
-		{"GET /rollins/{ars}/{service}", "GET", run, nil, want{"pm": ok, "operator": ok, "municipality": ok, "other": notFound, "": redirect}},
+		{"GET /rollins", "GET", "/rollins", nil, want{"pm": ok, "operator": ok, "municipality": ok, "other": ok, "pm-sh": ok, "op-sh": ok, "": redirect}},
+		{"GET /rollins.csv", "GET", "/rollins.csv", nil, want{"pm": ok, "operator": ok, "municipality": ok, "other": ok, "pm-sh": ok, "op-sh": ok, "": redirect}},
+		{"GET /rollins/neu", "GET", "/rollins/neu", nil, want{"pm": ok, "operator": forbidden, "municipality": forbidden, "other": forbidden, "pm-sh": ok, "op-sh": forbidden, "": redirect}},
+		{"POST /rollins/neu", "POST", "/rollins/neu", url.Values{"ars": {started}, "service": {wohngeld}}, want{"pm": redirect, "operator": forbidden, "municipality": forbidden, "other": forbidden, "pm-sh": conflict, "op-sh": forbidden, "": unauth}},
+		{"GET /rollins/{ars}/{service}", "GET", run, nil, want{"pm": ok, "operator": ok, "municipality": ok, "other": notFound, "pm-sh": notFound, "op-sh": notFound, "": redirect}},
 		{"POST /rollins/{ars}/{service}/aktion", "POST", run + "/aktion", url.Values{"action": {workflows.ActionConfirmTest}, "action_id": {"matrix-confirm"}, "received": {"ja"}},
-			want{"pm": forbidden, "operator": forbidden, "municipality": conflict, "other": notFound, "": unauth}},
-		{"GET /stoerungen", "GET", "/stoerungen", nil, want{"pm": ok, "operator": ok, "municipality": ok, "other": ok, "": redirect}},
+			want{"pm": forbidden, "operator": forbidden, "municipality": conflict, "other": notFound, "pm-sh": forbidden, "op-sh": forbidden, "": unauth}},
+		{"GET /stoerungen", "GET", "/stoerungen", nil, want{"pm": ok, "operator": ok, "municipality": ok, "other": ok, "pm-sh": ok, "op-sh": ok, "": redirect}},
 		{"POST /stoerungen", "POST", "/stoerungen", url.Values{"action": {workflows.ActionRetryStep}, "bulk_id": {"matrix"}, "run": {own + "/" + wohngeld}},
-			want{"pm": ok, "operator": ok, "municipality": ok, "other": ok, "": unauth}},
-		{"GET /ueberfaellig", "GET", "/ueberfaellig", nil, want{"pm": ok, "operator": ok, "municipality": ok, "other": ok, "": redirect}},
-		{"GET /abdeckung", "GET", "/abdeckung?land=05", nil, want{"pm": ok, "operator": ok, "municipality": forbidden, "other": forbidden, "": redirect}},
-		{"GET /abdeckung.svg", "GET", "/abdeckung.svg?land=05", nil, want{"pm": ok, "operator": ok, "municipality": forbidden, "other": forbidden, "": redirect}},
-		{"GET /dienste", "GET", "/dienste", nil, want{"pm": ok, "operator": ok, "municipality": ok, "other": ok, "": redirect}},
-		{"GET /dienste/{key}", "GET", "/dienste/" + wohngeld, nil, want{"pm": ok, "operator": ok, "municipality": ok, "other": ok, "": redirect}},
-		{"POST /abmelden", "POST", "/abmelden", url.Values{}, want{"pm": redirect, "operator": redirect, "municipality": redirect, "other": redirect, "": unauth}},
+			want{"pm": ok, "operator": ok, "municipality": ok, "other": ok, "pm-sh": ok, "op-sh": ok, "": unauth}},
+		{"GET /ueberfaellig", "GET", "/ueberfaellig", nil, want{"pm": ok, "operator": ok, "municipality": ok, "other": ok, "pm-sh": ok, "op-sh": ok, "": redirect}},
+		{"GET /abdeckung", "GET", "/abdeckung?land=05", nil, want{"pm": ok, "operator": ok, "municipality": forbidden, "other": forbidden, "pm-sh": ok, "op-sh": ok, "": redirect}},
+		{"GET /abdeckung.svg", "GET", "/abdeckung.svg?land=05", nil, want{"pm": ok, "operator": ok, "municipality": forbidden, "other": forbidden, "pm-sh": ok, "op-sh": ok, "": redirect}},
+		{"GET /dienste", "GET", "/dienste", nil, want{"pm": ok, "operator": ok, "municipality": ok, "other": ok, "pm-sh": ok, "op-sh": ok, "": redirect}},
+		{"GET /dienste/{key}", "GET", "/dienste/" + wohngeld, nil, want{"pm": ok, "operator": ok, "municipality": ok, "other": ok, "pm-sh": ok, "op-sh": ok, "": redirect}},
+		{"POST /abmelden", "POST", "/abmelden", url.Values{}, want{"pm": redirect, "operator": redirect, "municipality": redirect, "other": redirect, "pm-sh": redirect, "op-sh": redirect, "": unauth}},
 	}
 	var covered []string
 	requests := 0
@@ -134,5 +136,5 @@ func TestPagesFollowTheRoleMatrix(t *testing.T) {
 		}
 	}
 	require.ElementsMatch(t, h.pages.Routes(), covered, "the matrix covers every page for signed-in users")
-	reportFigures(t, "pages: %d routes × %d callers (pm, operator, own and other municipality, nobody): %d requests, each answered as the role matrix says; every form refused without its CSRF token", len(cases), len(callers), requests)
+	reportFigures(t, "pages: %d routes × %d callers (pm, operator, own and other municipality, pm and operator of another organisation, nobody): %d requests, each answered as the role matrix says; every form refused without its CSRF token", len(cases), len(callers), requests)
 }
