@@ -30,17 +30,17 @@ const axePath = "browser/node_modules/axe-core/axe.min.js"
 // visits with axe-core.
 type browser struct {
 	t          *testing.T
-	h          *harness
-	base       string // where the pages are: the harness's server unless a test serves its own
+	base       string            // where the pages are
+	tokens     map[string]string // who can sign in: "pm", "operator", "municipality" → token
 	ctx        context.Context
 	axe        string
 	violations []string
 	shots      string // where screenshots go
 }
 
-// newBrowser starts Debian's Chromium. A machine without it, or without axe-core, fails the
-// test: the pages are checked in a real browser or not at all.
-func newBrowser(t *testing.T, h *harness) *browser {
+// newBrowser starts Debian's Chromium on the pages at base. A machine without it, or
+// without axe-core, fails the test: the pages are checked in a real browser or not at all.
+func newBrowser(t *testing.T, base string, tokens map[string]string) *browser {
 	t.Helper()
 	chromium, err := exec.LookPath("chromium")
 	require.NoError(t, err, "Chromium is needed for the browser tests (Debian package chromium; .ci/run installs it)")
@@ -62,7 +62,7 @@ func newBrowser(t *testing.T, h *harness) *browser {
 		shots = filepath.Join("..", "docs", "screenshots")
 		require.NoError(t, os.MkdirAll(shots, 0o750))
 	}
-	return &browser{t: t, h: h, base: h.api.URL, ctx: ctx, axe: string(axe), shots: shots}
+	return &browser{t: t, base: base, tokens: tokens, ctx: ctx, axe: string(axe), shots: shots}
 }
 
 func (b *browser) run(actions ...chromedp.Action) {
@@ -141,7 +141,7 @@ func (b *browser) signIn(caller string) {
 		require.Contains(b.t, b.text("p.flash"), "abgemeldet")
 	}
 	b.open("/anmelden")
-	b.run(chromedp.SetValue("#token", b.h.tokens[caller], chromedp.ByQuery))
+	b.run(chromedp.SetValue("#token", b.tokens[caller], chromedp.ByQuery))
 	b.submit(`form[action="/anmelden"] button`)
 	require.Contains(b.t, b.text("form.signout span"), roleText[caller])
 }
@@ -166,7 +166,7 @@ func TestPeopleDoTheirJobsInTheBrowser(t *testing.T) {
 		Email: config.NotifyEmail{PM: []string{"projekte@d-nrw.example"}, Operator: []string{"betrieb@d-nrw.example"},
 			Municipalities: []config.MunicipalityEmail{{ARSPrefix: "05314", Address: "poststelle@bonn.example"}}},
 	}})
-	b := newBrowser(t, h)
+	b := newBrowser(t, h.api.URL, h.tokens)
 	runPage := "/rollins/" + bonn + "/" + gewerbe
 
 	// The project manager finds Bonn and starts the roll-in of Gewerbe.
@@ -236,8 +236,8 @@ func TestPeopleDoTheirJobsInTheBrowser(t *testing.T) {
 	h.toFileAgreementIncident(h.starter, gewerbe, duisburg, krefeld)
 	sim.ClearFaults()
 
-	// The operator sees both in the inbox: skipping without a reason is refused for each,
-	// retrying both at once works.
+	// The operator sees both in the inbox: skipping without a reason is refused for each;
+	// one is skipped with a reason, the other retried.
 	b.signIn("operator")
 	b.open("/stoerungen")
 	inbox := b.text("main table")
@@ -245,21 +245,31 @@ func TestPeopleDoTheirJobsInTheBrowser(t *testing.T) {
 	require.Contains(t, inbox, "Krefeld")
 	require.Contains(t, inbox, "Vereinbarung ablegen")
 	b.screenshot("betrieb-stoerungen")
-	selectBoth := func() {
-		for _, ars := range []string{duisburg, krefeld} {
+	selectRuns := func(arss ...string) {
+		for _, ars := range arss {
 			b.run(chromedp.Click(fmt.Sprintf(`input[name="run"][value="%s/%s"]`, ars, gewerbe), chromedp.ByQuery))
 		}
 	}
-	selectBoth()
+	selectRuns(duisburg, krefeld)
 	b.run(chromedp.Click("#a-skip-step", chromedp.ByQuery))
 	b.submit(`form[action="/stoerungen"] fieldset button`)
-	require.Equal(t, 2, strings.Count(b.text(".results"), "✗"), b.text(".results"))
-	selectBoth()
+	require.Equal(t, 2, strings.Count(b.text(".results"), "✗"), "skipping needs a reason: %s", b.text(".results"))
+	selectRuns(duisburg)
+	b.run(chromedp.Click("#a-skip-step", chromedp.ByQuery), chromedp.SetValue("#b-reason", "Vereinbarung liegt unterschrieben in Papierform vor", chromedp.ByQuery))
+	b.submit(`form[action="/stoerungen"] fieldset button`)
+	require.Equal(t, 1, strings.Count(b.text(".results"), "✓"), b.text(".results"))
+	selectRuns(krefeld)
 	b.run(chromedp.Click("#a-retry-step", chromedp.ByQuery))
 	b.submit(`form[action="/stoerungen"] fieldset button`)
-	require.Equal(t, 2, strings.Count(b.text(".results"), "✓"), b.text(".results"))
+	require.Equal(t, 1, strings.Count(b.text(".results"), "✓"), b.text(".results"))
 	for _, ars := range []string{duisburg, krefeld} {
 		h.waitForAction(ars, gewerbe, workflows.ActionSubmitConnectionData)
+	}
+	audit := h.status("pm", duisburg, gewerbe)
+	for _, st := range audit.Steps {
+		if st.Name == workflows.StepFileAgreement {
+			require.Equal(t, domain.StepSkipped, st.State, "Duisburg's filing was skipped")
+		}
 	}
 
 	// The operator cancels Krefeld's run from its page, with a reason.

@@ -49,8 +49,7 @@ func TestOIDCSignInInTheBrowser(t *testing.T) {
 	pages, err = web.New(h.starter, web.Options{OIDC: o, Log: h.log}) // no tokens: the identity provider only
 	require.NoError(t, err)
 
-	b := newBrowser(t, h)
-	b.base = base
+	b := newBrowser(t, base, nil)
 
 	// Refused at the provider: back on the sign-in page, with the reason, and no session.
 	b.open("/anmelden")
