@@ -6,8 +6,6 @@ package api
 import (
 	"bytes"
 	"context"
-	"crypto/sha256"
-	"crypto/subtle"
 	_ "embed" // openapi.json
 	"encoding/json"
 	"errors"
@@ -21,6 +19,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/rollin-efa/rollin/auth"
 	"github.com/rollin-efa/rollin/config"
 	"github.com/rollin-efa/rollin/domain"
 	"github.com/rollin-efa/rollin/health"
@@ -34,16 +33,11 @@ const maxBody = 1 << 20
 // Server is the HTTP handler of the API.
 type Server struct {
 	starter starter.API
-	tokens  []tokenEntry
+	tokens  *auth.Tokens
 	health  *health.Checker
 	log     *zap.Logger
 	mux     *http.ServeMux
 	routes  []string
-}
-
-type tokenEntry struct {
-	hash      [sha256.Size]byte
-	principal starter.Principal
 }
 
 // New builds the API over the starter. ready reports whether the process can serve
@@ -51,19 +45,11 @@ type tokenEntry struct {
 // Serve it wrapped in Protect, which adds the security headers and the per-token rate limit.
 func New(s starter.API, tokens []config.Token, ready func(context.Context) error, log *zap.Logger) *Server {
 	srv := &Server{starter: s, health: health.New(ready), log: log, mux: http.NewServeMux()}
-	for _, t := range tokens {
-		// From token_sha256 as given, so a configuration with hashes never holds a token.
-		digest, err := t.Digest()
-		if err != nil { // config.Validate refuses these; an entry that slips through matches nothing
-			log.Error("API token skipped", zap.String("name", t.Name), zap.Error(err))
-			continue
-		}
-		srv.tokens = append(srv.tokens, tokenEntry{
-			hash: digest,
-			principal: starter.Principal{
-				Name: t.Name, Role: t.Role, ARS: domain.ARS(strings.TrimSpace(t.ARS)), Organisation: domain.Organisation(t.Organisation),
-			},
-		})
+	// From token_sha256 as given, so a configuration with hashes never holds a token.
+	var skipped []error
+	srv.tokens, skipped = auth.NewTokens(tokens)
+	for _, err := range skipped { // config.Validate refuses these; an entry that slips through matches nothing
+		log.Error("API token skipped", zap.Error(err))
 	}
 	srv.health.Register(srv.mux)
 	srv.route("POST /api/v1/rollins", srv.startRun)
@@ -137,25 +123,14 @@ func (s *Server) route(pattern string, h handler) {
 	})
 }
 
-// authenticate finds the principal of the request's bearer token. Tokens are compared as
-// SHA-256 digests in constant time, so response times do not leak how much of a guess matched.
+// authenticate finds the principal of the request's bearer token (auth.Tokens compares
+// digests in constant time and matches no blank token).
 func (s *Server) authenticate(r *http.Request) (starter.Principal, bool) {
 	raw, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-	raw = strings.TrimSpace(raw)
-	if !ok || raw == "" { // blanks only must not match the digest of an empty token
+	if !ok {
 		return starter.Principal{}, false
 	}
-	got := sha256.Sum256([]byte(raw))
-	var found *starter.Principal
-	for i := range s.tokens {
-		if subtle.ConstantTimeCompare(got[:], s.tokens[i].hash[:]) == 1 {
-			found = &s.tokens[i].principal
-		}
-	}
-	if found == nil {
-		return starter.Principal{}, false
-	}
-	return *found, true
+	return s.tokens.Lookup(raw)
 }
 
 func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {

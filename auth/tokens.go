@@ -8,6 +8,7 @@ import (
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/hex"
+	"fmt"
 	"strings"
 
 	"github.com/rollin-efa/rollin/config"
@@ -34,7 +35,7 @@ func NewTokens(tokens []config.Token) (set *Tokens, skipped []error) {
 	for _, t := range tokens {
 		digest, err := t.Digest()
 		if err != nil {
-			skipped = append(skipped, err)
+			skipped = append(skipped, fmt.Errorf("token %q: %w", t.Name, err))
 			continue
 		}
 		set.entries = append(set.entries, tokenEntry{hash: digest, principal: starter.Principal{

@@ -1,11 +1,8 @@
 package web
 
 import (
-	"encoding/base64"
-	"encoding/json"
 	"html/template"
 	"net/http"
-	"strings"
 	"time"
 
 	"go.uber.org/zap"
@@ -37,9 +34,7 @@ func (s *Server) oidcStart(w http.ResponseWriter, r *http.Request) {
 		s.showSignIn(w, r, http.StatusServiceUnavailable, "Der Identitätsanbieter antwortet gerade nicht. Bitte versuchen Sie es gleich noch einmal.")
 		return
 	}
-	payload, _ := json.Marshal(login) // strings and an int always marshal
-	body := base64.RawURLEncoding.EncodeToString(payload)
-	value := body + "." + base64.RawURLEncoding.EncodeToString(s.sessions.sign("oidc\x00"+body))
+	value := s.sessions.seal("oidc", login)
 	http.SetCookie(w, s.sessions.cookie(r, oidcCookie, value, int(loginWindow.Seconds()), http.SameSiteLaxMode))
 	http.Redirect(w, r, target, http.StatusFound)
 }
@@ -97,17 +92,8 @@ func (s *Server) readLogin(r *http.Request) (pendingLogin, bool) {
 	if err != nil {
 		return pendingLogin{}, false
 	}
-	body, sig, ok := strings.Cut(c.Value, ".")
-	if !ok {
-		return pendingLogin{}, false
-	}
-	got, err := base64.RawURLEncoding.DecodeString(sig)
-	if err != nil || !sameToken(string(got), string(s.sessions.sign("oidc\x00"+body))) {
-		return pendingLogin{}, false
-	}
-	payload, err := base64.RawURLEncoding.DecodeString(body)
 	var l pendingLogin
-	if err != nil || json.Unmarshal(payload, &l) != nil || s.opts.Now().Unix() >= l.Expires {
+	if !s.sessions.unseal("oidc", c.Value, &l) || s.opts.Now().Unix() >= l.Expires {
 		return pendingLogin{}, false
 	}
 	return l, true

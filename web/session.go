@@ -68,38 +68,41 @@ func (m *sessions) newSession(p starter.Principal, via, token string) session {
 	}
 }
 
-func (m *sessions) encode(s session) string {
-	payload, _ := json.Marshal(s) // a struct of strings and ints always marshals
-	body := base64.RawURLEncoding.EncodeToString(payload)
-	return body + "." + base64.RawURLEncoding.EncodeToString(m.sign(body))
-}
+func (m *sessions) encode(s session) string { return m.seal("session", s) }
 
 func (m *sessions) decode(value string) (session, error) {
-	body, sig, ok := strings.Cut(value, ".")
-	if !ok {
-		return session{}, errBadSession
-	}
-	got, err := base64.RawURLEncoding.DecodeString(sig)
-	if err != nil || !hmac.Equal(got, m.sign(body)) {
-		return session{}, errBadSession
-	}
-	payload, err := base64.RawURLEncoding.DecodeString(body)
-	if err != nil {
-		return session{}, errBadSession
-	}
 	var s session
-	if err := json.Unmarshal(payload, &s); err != nil || s.CSRF == "" {
-		return session{}, errBadSession
-	}
-	if m.now().Unix() >= s.Expires {
+	if !m.unseal("session", value, &s) || s.CSRF == "" || m.now().Unix() >= s.Expires {
 		return session{}, errBadSession
 	}
 	return s, nil
 }
 
-func (m *sessions) sign(body string) []byte {
+// seal signs v as a cookie value: base64 JSON and its HMAC, bound to purpose so that a
+// value sealed for one cookie is never accepted as another.
+func (m *sessions) seal(purpose string, v any) string {
+	payload, _ := json.Marshal(v) // structs of strings and ints always marshal
+	body := base64.RawURLEncoding.EncodeToString(payload)
+	return body + "." + base64.RawURLEncoding.EncodeToString(m.sign(purpose, body))
+}
+
+// unseal checks the signature of a sealed value and decodes it into v.
+func (m *sessions) unseal(purpose, value string, v any) bool {
+	body, sig, ok := strings.Cut(value, ".")
+	if !ok {
+		return false
+	}
+	got, err := base64.RawURLEncoding.DecodeString(sig)
+	if err != nil || !hmac.Equal(got, m.sign(purpose, body)) {
+		return false
+	}
+	payload, err := base64.RawURLEncoding.DecodeString(body)
+	return err == nil && json.Unmarshal(payload, v) == nil
+}
+
+func (m *sessions) sign(purpose, body string) []byte {
 	mac := hmac.New(sha256.New, m.key)
-	mac.Write([]byte("session\x00" + body))
+	mac.Write([]byte(purpose + "\x00" + body))
 	return mac.Sum(nil)
 }
 
