@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"go.uber.org/zap"
 
@@ -214,6 +215,13 @@ func (s *Server) act(q *request) error {
 
 // actionData turns a form into the data an action carries, in the JSON the API takes.
 func actionData(action string, f url.Values) (json.RawMessage, error) {
+	// json.Marshal would turn invalid UTF-8 into U+FFFD without a word, so that the
+	// starter, which checks every other rule of data's strings, could not see it.
+	for _, name := range dataFields {
+		if !utf8.ValidString(f.Get(name)) {
+			return nil, &starter.Error{Kind: starter.KindInvalid, Msg: "data." + name + ": not valid UTF-8"}
+		}
+	}
 	var v any
 	switch action {
 	case workflows.ActionSubmitConnectionData:
@@ -240,6 +248,9 @@ func actionData(action string, f url.Values) (json.RawMessage, error) {
 	b, err := json.Marshal(v)
 	return b, err
 }
+
+// dataFields are the form fields actionData puts into an action's data.
+var dataFields = []string{"contact_email", "contact_address", "fachverfahren", "transport", "org_unit_id", "dvdv_key", "payment_account", "received", "note"}
 
 // startData is the start page's content.
 type startData struct {
