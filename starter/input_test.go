@@ -216,7 +216,7 @@ func FuzzActionBody(f *testing.F) {
 			return domain.RunSnapshot{
 				Status: domain.RunStatus{ID: id, ARS: ars, Service: svc, State: domain.RunWaiting, Stage: domain.StageVereinbarung,
 					WaitingFor: &domain.WaitingFor{Action: a.Name, Role: domain.RoleMunicipality, Step: a.Step, Note: a.Reason},
-					CreatedAt: at, UpdatedAt: at, Seq: seq},
+					CreatedAt:  at, UpdatedAt: at, Seq: seq},
 				Events: []domain.AuditEvent{e},
 			}
 		}
