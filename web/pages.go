@@ -15,6 +15,7 @@ import (
 	"github.com/rollin-efa/rollin/domain"
 	"github.com/rollin-efa/rollin/starter"
 	"github.com/rollin-efa/rollin/store"
+	"github.com/rollin-efa/rollin/textrule"
 	"github.com/rollin-efa/rollin/workflows"
 )
 
@@ -198,7 +199,7 @@ func (s *Server) act(q *request) error {
 		}
 		var refusal *starter.Error
 		errors.As(err, &refusal)
-		d.Posted = f // the form comes back filled in, so that only the wrong field needs retyping
+		d.Posted = cleanForm(f) // the form comes back filled in, so that only the wrong field needs retyping
 		v := view{Title: d.Row.Municipality + " – " + d.Row.ServiceName, Data: d, Error: "Nicht übernommen:", ErrorDetail: refusal.Msg}
 		status := http.StatusBadRequest
 		if k == starter.KindConflict {
@@ -247,6 +248,19 @@ func actionData(action string, f url.Values) (json.RawMessage, error) {
 	}
 	b, err := json.Marshal(v)
 	return b, err
+}
+
+// cleanForm returns a refused form's values for showing them again, without what the
+// starter refused: NUL, invalid UTF-8 and control characters would otherwise be echoed
+// into the page (line breaks and tabs of free text stay), and over-long text is cut.
+func cleanForm(f url.Values) url.Values {
+	out := make(url.Values, len(f))
+	for k, vs := range f {
+		for _, v := range vs {
+			out[k] = append(out[k], textrule.Clean(v, textrule.MaxReason))
+		}
+	}
+	return out
 }
 
 // dataFields are the form fields actionData puts into an action's data.
