@@ -373,7 +373,9 @@ func (s *Service) lookupError(err error, format string, args ...any) error {
 	case errors.Is(err, store.ErrInvalid):
 		return &Error{Kind: KindInvalid, Msg: strings.TrimPrefix(err.Error(), "store: ")}
 	}
-	return &Error{Kind: KindUnavailable, Msg: fmt.Sprintf(format, args...), Err: err}
+	// The format describes the refusal ("no roll-in of ..."), not the failure: it goes to
+	// the log with the database's error, and the caller reads that the read model failed.
+	return &Error{Kind: KindUnavailable, Msg: "read model", Err: fmt.Errorf("%s: %w", fmt.Sprintf(format, args...), err)}
 }
 
 // checkRunKeyText checks the two strings that name a run, from a path or a form.
