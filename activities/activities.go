@@ -25,6 +25,7 @@ import (
 	"github.com/rollin-efa/rollin/systems/notify"
 	"github.com/rollin-efa/rollin/systems/provider"
 	"github.com/rollin-efa/rollin/systems/state"
+	"github.com/rollin-efa/rollin/textrule"
 	"github.com/rollin-efa/rollin/workflows"
 )
 
@@ -369,5 +370,7 @@ func classify(ctx context.Context, err error) error {
 	case errors.As(err, &sysErr) && sysErr.RetryAfter > 0:
 		opts.NextRetryDelay = sysErr.RetryAfter
 	}
-	return temporal.NewApplicationErrorWithOptions(err.Error(), errType, opts)
+	// The message becomes the step's last_error: cleaned and bounded here too, for errors
+	// that did not pass systems.StatusError (a transport error naming a host, say).
+	return temporal.NewApplicationErrorWithOptions(textrule.Clean(err.Error(), textrule.MaxExternal), errType, opts)
 }

@@ -16,6 +16,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"go.uber.org/zap"
 
@@ -25,6 +26,7 @@ import (
 	"github.com/rollin-efa/rollin/health"
 	"github.com/rollin-efa/rollin/starter"
 	"github.com/rollin-efa/rollin/store"
+	"github.com/rollin-efa/rollin/textrule"
 )
 
 // maxBody bounds request bodies; the largest legitimate one is a connection questionnaire.
@@ -154,9 +156,23 @@ func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
 		status = http.StatusInternalServerError
 	}
 	if status >= 500 {
+		// The detail (a PostgreSQL or Temporal error) is for the log: it names tables,
+		// constraints and hosts, and says nothing the caller can act on.
 		s.log.Error("request failed", zap.String("method", r.Method), zap.String("path", r.URL.Path), zap.Error(err))
+		writeError(w, status, unavailableMessage(err))
+		return
 	}
 	writeError(w, status, err.Error())
+}
+
+// unavailableMessage is what a caller reads when a backing system failed: what the
+// starter was doing (its own words, never the backing system's) and that a retry may help.
+func unavailableMessage(err error) string {
+	var refusal *starter.Error
+	if errors.As(err, &refusal) && refusal.Kind == starter.KindUnavailable {
+		return refusal.Msg + ": a backing system (database or Temporal) did not answer; try again shortly"
+	}
+	return "internal error; the server's log has the detail"
 }
 
 var errBadRequest = errors.New("bad request")
@@ -333,6 +349,11 @@ func decode(r *http.Request, v any) error {
 	if raw[0] != '{' {
 		return badRequest("request body: want a JSON object, not %s", raw[:min(len(raw), 20)])
 	}
+	// encoding/json would turn invalid UTF-8 into U+FFFD without a word; refuse it by
+	// the field it is in instead (the starter checks every other rule of the strings).
+	if !utf8.Valid(raw) {
+		return badRequest("%s: not valid UTF-8", invalidUTF8Field(raw))
+	}
 	strict := json.NewDecoder(bytes.NewReader(raw))
 	strict.DisallowUnknownFields()
 	if err := strict.Decode(v); err != nil {
@@ -340,6 +361,25 @@ func decode(r *http.Request, v any) error {
 	}
 	return nil
 }
+
+// invalidUTF8Field names the first field of the JSON object raw whose key or value is not
+// valid UTF-8 ("reason", "data.note"), or "request body" when no string is (a raw byte
+// outside any string makes the JSON invalid, which the decoder reports itself).
+func invalidUTF8Field(raw []byte) string {
+	found := "request body"
+	_ = textrule.JSONStrings(raw, "", func(path, _ string, valid bool) error {
+		if valid {
+			return nil
+		}
+		if path != "" {
+			found = path
+		}
+		return errStop
+	})
+	return found
+}
+
+var errStop = errors.New("stop")
 
 // view makes a status ready for JSON: steps as an empty list rather than null.
 func view(st domain.RunStatus) domain.RunStatus {

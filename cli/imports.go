@@ -20,6 +20,7 @@ import (
 	"github.com/rollin-efa/rollin/logging"
 	"github.com/rollin-efa/rollin/register"
 	"github.com/rollin-efa/rollin/store"
+	"github.com/rollin-efa/rollin/textrule"
 )
 
 // ImportCommands returns `municipalities import` and `services import`, which load the
@@ -224,6 +225,10 @@ func parseServices(raw []byte, ext string) (serviceImport, error) {
 		reject := func(format string, args ...any) {
 			res.Rejected = append(res.Rejected, serviceRejection{Entry: n, Key: key, Reason: fmt.Sprintf(format, args...)})
 		}
+		if reason := badText(entry); reason != "" {
+			reject("%s", reason)
+			continue
+		}
 		dec := json.NewDecoder(bytes.NewReader(entry))
 		dec.DisallowUnknownFields()
 		var svc domain.Service
@@ -278,7 +283,28 @@ func splitEntries(raw []byte, ext string) ([]json.RawMessage, error) {
 	return entries, nil
 }
 
-// entryKey returns the entry's key field as written, or "?".
+// badText returns why the first string of an entry (a key or a value) breaks the rules
+// for text that enters Rollin, naming its field, or "" when none does. JSON decoding
+// would turn invalid UTF-8 into U+FFFD unseen, so the entry's raw text is checked.
+func badText(entry json.RawMessage) string {
+	var reason string
+	_ = textrule.JSONStrings(entry, "", func(path, s string, validUTF8 bool) error {
+		if path == "" {
+			path = "entry"
+		}
+		err := textrule.Text(path, s, textrule.MaxImportText)
+		if !validUTF8 {
+			err = fmt.Errorf("%s: not valid UTF-8", path)
+		}
+		if err != nil {
+			reason = err.Error()
+		}
+		return err
+	})
+	return reason
+}
+
+// entryKey returns the entry's key field as written (cleaned for printing), or "?".
 func entryKey(entry json.RawMessage) string {
 	var m map[string]any
 	if json.Unmarshal(entry, &m) != nil {
@@ -286,7 +312,7 @@ func entryKey(entry json.RawMessage) string {
 	}
 	switch k := m["key"].(type) {
 	case string:
-		return k
+		return textrule.Clean(k, textrule.MaxID)
 	case float64:
 		return fmt.Sprintf("%.0f", k)
 	}

@@ -285,3 +285,27 @@ func TestParseServicesFormats(t *testing.T) {
 		{Entry: 2, Key: "99107023037000", Reason: `timestamp "1. Januar": want RFC 3339, e.g. 2027-01-01T00:00:00+01:00`},
 	}, res.Rejected)
 }
+
+// TestParseServicesRejectsHostileText: a string of an entry with a NUL, invalid UTF-8, a
+// control character or an overlong value rejects that entry, naming the field; the other
+// entries are kept (PostgreSQL would refuse the NUL and fail the whole import).
+func TestParseServicesRejectsHostileText(t *testing.T) {
+	t.Parallel()
+	const good = `{"key": "99107023037000", "name": "Wohngeld", "provider": "SH", "fachverfahren": ["OK.SOZIUS"], "transports": ["fit-connect"], "submission_schemas": [{"schema_uri": "urn:x:w", "mime_type": "application/json"}]}`
+	for _, tt := range []struct{ name, bad, ext, want string }{
+		{"nul", `"Wohn\u0000geld"`, ".json", "name: contains a NUL character"},
+		{"invalid utf-8", "\"Wohn\xffgeld\"", ".json", "name: not valid UTF-8"},
+		{"escape", `"Wohn\u001bgeld"`, ".json", "name: contains the control character U+001B"},
+		{"too long", `"` + strings.Repeat("W", 501) + `"`, ".json", "name: longer than 500 characters"},
+		{"nul in yaml", `"Wohn\u0000geld"`, ".yaml", "name: contains a NUL character"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			bad := strings.Replace(strings.Replace(good, `"Wohngeld"`, tt.bad, 1), "99107023037000", "99050012104000", 1)
+			res, err := parseServices([]byte("["+good+","+bad+"]"), tt.ext)
+			require.NoError(t, err)
+			require.Equal(t, []serviceRejection{{Entry: 2, Key: "99050012104000", Reason: tt.want}}, res.Rejected)
+			require.Len(t, res.Services, 1)
+		})
+	}
+}

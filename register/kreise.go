@@ -69,6 +69,7 @@ func ParseKreise(r io.Reader) (KreisResult, error) {
 		return KreisResult{}, fmt.Errorf("register: Kreis list header lacks column(s) %s", strings.Join(missing, ", "))
 	}
 	width := len(header)
+	names := columnNames(header)
 
 	var (
 		res       KreisResult
@@ -93,6 +94,10 @@ func ParseKreise(r io.Reader) (KreisResult, error) {
 		line, _ := cr.FieldPos(0)
 		if len(rec) != width {
 			reject(line, "want %d fields as in the header, got %d", width, len(rec))
+			continue
+		}
+		if reason := badField(rec, names); reason != "" {
+			reject(line, "%s", reason)
 			continue
 		}
 		field := func(name string) string { return strings.TrimSpace(rec[col[name]]) }

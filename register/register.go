@@ -106,6 +106,7 @@ func Parse(r io.Reader) (Result, error) {
 		return Result{}, fmt.Errorf("register: header lacks column(s) %s", strings.Join(missing, ", "))
 	}
 	width := len(header)
+	names := columnNames(header)
 
 	var (
 		res        Result
@@ -131,6 +132,10 @@ func Parse(r io.Reader) (Result, error) {
 		line, _ := cr.FieldPos(0)
 		if len(rec) != width {
 			reject(line, "want %d fields as in the header, got %d", width, len(rec))
+			continue
+		}
+		if reason := badField(rec, names); reason != "" {
+			reject(line, "%s", reason)
 			continue
 		}
 		field := func(name string) string { return strings.TrimSpace(rec[col[name]]) }

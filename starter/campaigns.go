@@ -16,6 +16,7 @@ import (
 
 	"github.com/rollin-efa/rollin/domain"
 	"github.com/rollin-efa/rollin/store"
+	"github.com/rollin-efa/rollin/textrule"
 	"github.com/rollin-efa/rollin/workflows"
 )
 
@@ -40,6 +41,9 @@ func campaignWorkflowID(id string) string { return "campaign/" + id }
 func (s *Service) StartCampaign(ctx context.Context, p Principal, req CampaignRequest) (domain.CampaignProgress, bool, error) {
 	if !MayStart(p) {
 		return domain.CampaignProgress{}, false, refuse(KindForbidden, "role %q may not start campaigns (project managers do)", p.Role)
+	}
+	if err := checkCampaignRequest(req); err != nil {
+		return domain.CampaignProgress{}, false, err
 	}
 	key, err := domain.ParseServiceKey(req.Service)
 	if err != nil {
@@ -177,6 +181,9 @@ func (s *Service) Campaign(ctx context.Context, p Principal, id string) (domain.
 	if p.Role != domain.RolePM && p.Role != domain.RoleOperator {
 		return domain.CampaignProgress{}, refuse(KindForbidden, "role %q may not read campaigns", p.Role)
 	}
+	if err := checkFields(field{name: "id", value: id, max: textrule.MaxID}); err != nil {
+		return domain.CampaignProgress{}, err
+	}
 	progress, err := s.store.Campaign(ctx, id)
 	if err == nil && !p.sees(progress.Organisation) {
 		err = store.ErrNotFound
@@ -189,6 +196,13 @@ func (s *Service) Campaign(ctx context.Context, p Principal, id string) (domain.
 
 // ActOnCampaign pauses, resumes or cancels a campaign.
 func (s *Service) ActOnCampaign(ctx context.Context, p Principal, id, action, reason string) (domain.CampaignProgress, error) {
+	if err := checkFields(
+		field{name: "id", value: id, max: textrule.MaxID},
+		field{name: "action", value: action, max: textrule.MaxID},
+		field{name: "reason", value: reason, max: textrule.MaxReason, text: true},
+	); err != nil {
+		return domain.CampaignProgress{}, err
+	}
 	if !slices.Contains(workflows.CampaignActions, action) {
 		return domain.CampaignProgress{}, refuse(KindInvalid, "action: %q is not one of %s", action, strings.Join(workflows.CampaignActions, ", "))
 	}

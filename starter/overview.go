@@ -5,6 +5,7 @@ import (
 	"slices"
 
 	"github.com/rollin-efa/rollin/domain"
+	"github.com/rollin-efa/rollin/textrule"
 	"github.com/rollin-efa/rollin/workflows"
 )
 
@@ -30,6 +31,9 @@ func (s *Service) Coverage(ctx context.Context, p Principal, service, land strin
 	}
 	if !MaySeeCoverage(p) {
 		return nil, refuse(KindForbidden, "role %q may not see the coverage of a service (project managers and operators do)", p.Role)
+	}
+	if err := checkFields(field{name: "land", value: land, max: textrule.MaxID}); err != nil {
+		return nil, err
 	}
 	if land != "" && !domain.Digits(land, 2) {
 		return nil, refuse(KindInvalid, "land: %q is not a 2-digit Land key", land)

@@ -15,6 +15,7 @@ import (
 
 	"github.com/rollin-efa/rollin/domain"
 	"github.com/rollin-efa/rollin/store"
+	"github.com/rollin-efa/rollin/textrule"
 	"github.com/rollin-efa/rollin/workflows"
 )
 
@@ -41,6 +42,9 @@ func New(c client.Client, st *store.Store, taskQueue string, options workflows.O
 func (s *Service) Start(ctx context.Context, p Principal, ars, service string) (domain.RunStatus, bool, error) {
 	if !MayStart(p) {
 		return domain.RunStatus{}, false, refuse(KindForbidden, "role %q may not start roll-ins (project managers do)", p.Role)
+	}
+	if err := checkRunKeyText(ars, service); err != nil {
+		return domain.RunStatus{}, false, err
 	}
 	a, key, err := parseRunKey(ars, service)
 	if err != nil {
@@ -176,6 +180,9 @@ func (s *Service) List(ctx context.Context, p Principal, f store.RunFilter) ([]d
 	if err := checkRole(p); err != nil {
 		return nil, "", err
 	}
+	if err := checkRunFilterText(f); err != nil {
+		return nil, "", err
+	}
 	if err := checkRunFilter(f); err != nil {
 		return nil, "", err
 	}
@@ -199,6 +206,12 @@ func (s *Service) List(ctx context.Context, p Principal, f store.RunFilter) ([]d
 // The workflow's validator decides whether the action fits the run's state; a refusal
 // comes back as a KindConflict (not now), KindInvalid (bad data) or KindForbidden error.
 func (s *Service) Act(ctx context.Context, p Principal, ars, service string, a Action) (domain.RunStatus, error) {
+	if err := checkRunKeyText(ars, service); err != nil {
+		return domain.RunStatus{}, err
+	}
+	if err := checkAction(a); err != nil {
+		return domain.RunStatus{}, err
+	}
 	if !slices.Contains(workflows.Actions, a.Name) {
 		return domain.RunStatus{}, refuse(KindInvalid, "action: %q is not one of %s", a.Name, strings.Join(workflows.Actions, ", "))
 	}
@@ -292,6 +305,9 @@ func (s *Service) Service(ctx context.Context, p Principal, key string) (domain.
 	if err := checkRole(p); err != nil {
 		return domain.Service{}, err
 	}
+	if err := checkFields(field{name: "service", value: key, max: textrule.MaxID}); err != nil {
+		return domain.Service{}, err
+	}
 	k, err := domain.ParseServiceKey(key)
 	if err != nil {
 		return domain.Service{}, refuse(KindInvalid, "service: %s", err)
@@ -309,6 +325,9 @@ func (s *Service) Service(ctx context.Context, p Principal, key string) (domain.
 // Municipalities searches the register. A municipality sees its own entry only.
 func (s *Service) Municipalities(ctx context.Context, p Principal, f store.MunicipalityFilter) ([]domain.Municipality, string, error) {
 	if err := checkRole(p); err != nil {
+		return nil, "", err
+	}
+	if err := checkMunicipalityFilterText(f); err != nil {
 		return nil, "", err
 	}
 	if f.Land != "" && !domain.Digits(f.Land, 2) {
@@ -333,6 +352,9 @@ func (s *Service) visibleRun(p Principal, ars, service string) (domain.ARS, doma
 	if err := checkRole(p); err != nil {
 		return "", "", err
 	}
+	if err := checkRunKeyText(ars, service); err != nil {
+		return "", "", err
+	}
 	a, key, err := parseRunKey(ars, service)
 	if err != nil {
 		return "", "", err
@@ -351,7 +373,14 @@ func (s *Service) lookupError(err error, format string, args ...any) error {
 	case errors.Is(err, store.ErrInvalid):
 		return &Error{Kind: KindInvalid, Msg: strings.TrimPrefix(err.Error(), "store: ")}
 	}
-	return &Error{Kind: KindUnavailable, Msg: fmt.Sprintf(format, args...), Err: err}
+	// The format describes the refusal ("no roll-in of ..."), not the failure: it goes to
+	// the log with the database's error, and the caller reads that the read model failed.
+	return &Error{Kind: KindUnavailable, Msg: "read model", Err: fmt.Errorf("%s: %w", fmt.Sprintf(format, args...), err)}
+}
+
+// checkRunKeyText checks the two strings that name a run, from a path or a form.
+func checkRunKeyText(ars, service string) error {
+	return checkFields(field{name: "ars", value: ars, max: textrule.MaxID}, field{name: "service", value: service, max: textrule.MaxID})
 }
 
 func checkRole(p Principal) error {

@@ -11,11 +11,13 @@ import (
 )
 
 // ApplyCampaign writes a campaign's snapshot; a snapshot not newer than the stored one
-// (by Seq) changes nothing, so the campaign workflow may repeat the write.
+// (by Seq) changes nothing, so the campaign workflow may repeat the write. Its free text
+// is cleaned as ApplySnapshot's is.
 func (s *Store) ApplyCampaign(ctx context.Context, c domain.Campaign) error {
 	if c.ID == "" {
 		return fmt.Errorf("store: apply campaign: ID is empty: %w", ErrInvalid)
 	}
+	c = cleanCampaign(c)
 	_, err := s.pool.Exec(ctx, upsertCampaignSQL, c.ID, string(c.Service), c.Selector, string(c.State),
 		c.Total, c.Started, c.Existing, c.Failed, c.Reason, c.CreatedBy, c.CreatedAt, c.UpdatedAt, c.Seq, string(c.Organisation))
 	if err != nil {

@@ -40,7 +40,11 @@ type RunFilter struct {
 // transaction the run and its steps are replaced only if snap.Status.Seq is newer than the
 // stored seq (a repeated or stale snapshot leaves them as they are), and the audit events
 // are appended, each (run, seq) at most once, whether or not the status was newer.
+//
+// Free text (reasons, notes, errors, audit details) is cleaned of what PostgreSQL refuses
+// (NUL, invalid UTF-8) and of control characters before it is written: see cleanText.
 func (s *Store) ApplySnapshot(ctx context.Context, snap domain.RunSnapshot) error {
+	snap = cleanSnapshot(snap)
 	st := snap.Status
 	if st.ID == "" {
 		return fmt.Errorf("store: apply snapshot: run ID is empty: %w", ErrInvalid)

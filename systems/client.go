@@ -14,6 +14,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/rollin-efa/rollin/textrule"
 )
 
 // DefaultTimeout bounds one call (connect, send, wait, read) when the caller brings no
@@ -225,20 +227,28 @@ func StatusError(system, op string, resp *http.Response, data []byte) *Error {
 	if isProblemJSON(resp.Header.Get("Content-Type")) {
 		var p Problem
 		if err := json.Unmarshal(data, &p); err == nil {
+			p.Type, p.Title, p.Instance = cleanBody(p.Type), cleanBody(p.Title), cleanBody(p.Instance)
+			p.Detail = cleanBody(p.Detail)
 			e.Problem = &p
 			return e
 		}
 	}
-	text := strings.TrimSpace(string(data))
+	text := cleanBody(strings.TrimSpace(string(data)))
 	if text == "" {
 		text = http.StatusText(resp.StatusCode)
-	}
-	if len(text) > 200 {
-		text = text[:200] + "…"
 	}
 	e.Err = errors.New(text)
 	return e
 }
+
+// maxBodyText bounds how much of an error body an *Error keeps: enough for a message and
+// the field it names, not a whole HTML error page.
+const maxBodyText = 300
+
+// cleanBody makes text from another system's answer safe to keep: it reaches an incident's
+// last_error, the audit log and Temporal's history, and PostgreSQL refuses NUL and invalid
+// UTF-8. It is cleaned and cut, never refused: the text is the operator's diagnosis.
+func cleanBody(s string) string { return textrule.Clean(s, maxBodyText) }
 
 // retryableStatus says which HTTP statuses describe a transient condition: the server or
 // a proxy failed (5xx), the request took too long (408), or we were throttled (429).

@@ -13,6 +13,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/rollin-efa/rollin/textrule"
 )
 
 // newTestClient serves h on a test server and returns a client for it.
@@ -191,6 +193,15 @@ func TestDoStatusMapping(t *testing.T) {
 			wantRetryable: true, wantText: "Internal Server Error"},
 		{name: "broken problem", status: 400, contentType: "application/problem+json", body: "{",
 			wantText: "{"},
+		// Another system's error body reaches last_error, the audit log and Temporal's
+		// history: NUL, invalid bytes and control characters are cleaned, never refused.
+		{name: "500 hostile text", status: 500, contentType: "text/plain", body: "kaputt\x00\xff\xfe\x1b[0m ende",
+			wantRetryable: true, wantText: "kaputt\uFFFD[0m ende"},
+		{name: "400 hostile problem", status: 400, contentType: "application/problem+json",
+			body:        `{"title":"Bad\u0000Request","status":400,"detail":"ars: \u001b` + "\xff" + `"}`,
+			wantProblem: &Problem{Title: "BadRequest", Status: 400, Detail: "ars: \uFFFD"}},
+		{name: "500 long text cut on a rune", status: 500, contentType: "text/plain", body: strings.Repeat("ü", 1000),
+			wantRetryable: true, wantText: strings.Repeat("ü", maxBodyText-len([]rune(textrule.Truncated))) + textrule.Truncated},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -8,12 +8,14 @@ import (
 	"slices"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"go.uber.org/zap"
 
 	"github.com/rollin-efa/rollin/domain"
 	"github.com/rollin-efa/rollin/starter"
 	"github.com/rollin-efa/rollin/store"
+	"github.com/rollin-efa/rollin/textrule"
 	"github.com/rollin-efa/rollin/workflows"
 )
 
@@ -197,7 +199,7 @@ func (s *Server) act(q *request) error {
 		}
 		var refusal *starter.Error
 		errors.As(err, &refusal)
-		d.Posted = f // the form comes back filled in, so that only the wrong field needs retyping
+		d.Posted = cleanForm(f) // the form comes back filled in, so that only the wrong field needs retyping
 		v := view{Title: d.Row.Municipality + " – " + d.Row.ServiceName, Data: d, Error: "Nicht übernommen:", ErrorDetail: refusal.Msg}
 		status := http.StatusBadRequest
 		if k == starter.KindConflict {
@@ -214,6 +216,13 @@ func (s *Server) act(q *request) error {
 
 // actionData turns a form into the data an action carries, in the JSON the API takes.
 func actionData(action string, f url.Values) (json.RawMessage, error) {
+	// json.Marshal would turn invalid UTF-8 into U+FFFD without a word, so that the
+	// starter, which checks every other rule of data's strings, could not see it.
+	for _, name := range dataFields {
+		if !utf8.ValidString(f.Get(name)) {
+			return nil, &starter.Error{Kind: starter.KindInvalid, Msg: "data." + name + ": not valid UTF-8"}
+		}
+	}
 	var v any
 	switch action {
 	case workflows.ActionSubmitConnectionData:
@@ -240,6 +249,22 @@ func actionData(action string, f url.Values) (json.RawMessage, error) {
 	b, err := json.Marshal(v)
 	return b, err
 }
+
+// cleanForm returns a refused form's values for showing them again, without what the
+// starter refused: NUL, invalid UTF-8 and control characters would otherwise be echoed
+// into the page (line breaks and tabs of free text stay), and over-long text is cut.
+func cleanForm(f url.Values) url.Values {
+	out := make(url.Values, len(f))
+	for k, vs := range f {
+		for _, v := range vs {
+			out[k] = append(out[k], textrule.Clean(v, textrule.MaxReason))
+		}
+	}
+	return out
+}
+
+// dataFields are the form fields actionData puts into an action's data.
+var dataFields = []string{"contact_email", "contact_address", "fachverfahren", "transport", "org_unit_id", "dvdv_key", "payment_account", "received", "note"}
 
 // startData is the start page's content.
 type startData struct {

@@ -89,6 +89,10 @@ type Fault struct {
 	AfterApply bool `json:"afterApply,omitempty"`
 	// Headers are added to the fault's response, e.g. Retry-After or RateLimit-Reset.
 	Headers map[string]string `json:"headers,omitempty"`
+	// Body, if set, is answered as text/plain instead of the problem+json body, byte for
+	// byte: a system's error page, or bytes no well-behaved system sends (NUL, invalid
+	// UTF-8), which Rollin must keep out of its incidents and audit log.
+	Body string `json:"body,omitempty"`
 }
 
 // Counters is what a simulator has seen and done.
@@ -444,6 +448,9 @@ func (s *Sim) faultResponse(r *http.Request, f *Fault) response {
 	resp.header = f.Headers
 	if s.shapeFault != nil {
 		resp = s.shapeFault(r, f, resp)
+	}
+	if f.Body != "" {
+		resp.contentType, resp.body = "text/plain", []byte(f.Body)
 	}
 	return resp
 }
