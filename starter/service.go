@@ -26,13 +26,27 @@ type Service struct {
 	options   workflows.Options
 	// appearWait bounds how long Start waits for a new run's first write to the read model.
 	appearWait time.Duration
+	// actionWait bounds how long Act waits for an accepted action to be recorded.
+	actionWait time.Duration
 }
+
+// DefaultActionWait is process.action_wait's default: how long an action's caller waits
+// for the workflow to record the accepted action before it gets ErrNotYetRecorded's 503.
+const DefaultActionWait = 20 * time.Second
 
 var _ API = (*Service)(nil)
 
 // New returns the service layer. options are the timings new runs start with.
 func New(c client.Client, st *store.Store, taskQueue string, options workflows.Options) *Service {
-	return &Service{temporal: c, store: st, taskQueue: taskQueue, options: options, appearWait: 10 * time.Second}
+	return &Service{temporal: c, store: st, taskQueue: taskQueue, options: options, appearWait: 10 * time.Second, actionWait: DefaultActionWait}
+}
+
+// SetActionWait sets how long Act waits for an accepted action to be recorded
+// (process.action_wait); zero or less keeps DefaultActionWait. Call it before serving.
+func (s *Service) SetActionWait(d time.Duration) {
+	if d > 0 {
+		s.actionWait = d
+	}
 }
 
 // Start starts the roll-in of service into the municipality ars. Starting a roll-in that
@@ -197,7 +211,14 @@ func (s *Service) List(ctx context.Context, p Principal, f store.RunFilter) ([]d
 
 // Act sends an action to a run as a Temporal Update and returns the run's status after it.
 // The workflow's validator decides whether the action fits the run's state; a refusal
-// comes back as a KindConflict (not now), KindInvalid (bad data) or KindForbidden error.
+// comes back as a KindConflict (not now, or an action ID used for another action or by
+// another actor), KindInvalid (bad data) or KindForbidden error.
+//
+// Act waits for the workflow to accept the action, then at most actionWait for it to be
+// recorded (the workflow answers once the transition is in the read model). Past that, as
+// while the database is away, the caller gets a KindUnavailable error saying the action
+// was accepted and not yet recorded; repeating it with the same action ID attaches to the
+// same Update and answers the applied state once it is recorded.
 func (s *Service) Act(ctx context.Context, p Principal, ars, service string, a Action) (domain.RunStatus, error) {
 	if !slices.Contains(workflows.Actions, a.Name) {
 		return domain.RunStatus{}, refuse(KindInvalid, "action: %q is not one of %s", a.Name, strings.Join(workflows.Actions, ", "))
@@ -212,23 +233,34 @@ func (s *Service) Act(ctx context.Context, p Principal, ars, service string, a A
 	if err != nil {
 		return domain.RunStatus{}, err
 	}
-	if current.State.Final() {
-		return domain.RunStatus{}, refuse(KindConflict, "the run is %s: no further actions", current.State)
-	}
+	// A final run is asked too: Temporal answers a repeated Update ID of a closed run with
+	// the first Update's outcome, so the repeat of an action that ended the run (a cancel
+	// whose answer was lost) gets its result; anything else is refused below.
 	handle, err := s.temporal.UpdateWorkflow(ctx, client.UpdateWorkflowOptions{
 		WorkflowID:   current.ID,
-		UpdateID:     a.ID,
+		UpdateID:     workflows.UpdateID(a.Name, p.Name, a.ID),
 		UpdateName:   a.Name,
-		WaitForStage: client.WorkflowUpdateStageCompleted,
+		WaitForStage: client.WorkflowUpdateStageAccepted,
 		Args: []any{workflows.ActionInput{
 			ActionID: a.ID, Actor: p.Name, Role: p.Role, Step: a.Step, Reason: a.Reason, Data: a.Data,
 		}},
 	})
 	if err == nil {
+		wait, cancel := context.WithTimeout(ctx, s.actionWait)
 		var ignored domain.RunStatus
-		err = handle.Get(ctx, &ignored)
+		err = handle.Get(wait, &ignored)
+		bounded := err != nil && wait.Err() != nil && ctx.Err() == nil
+		cancel()
+		if bounded {
+			return domain.RunStatus{}, &Error{Kind: KindUnavailable, Msg: fmt.Sprintf(
+				"%s (action_id %s) accepted, not yet recorded: repeat with the same action_id to see its result", a.Name, a.ID)}
+		}
 	}
 	if err != nil {
+		var notFound *serviceerror.NotFound
+		if current.State.Final() && errors.As(err, &notFound) {
+			return domain.RunStatus{}, refuse(KindConflict, "the run is %s: no further actions", current.State)
+		}
 		return domain.RunStatus{}, updateError(err, current)
 	}
 	// The Update returns only after the workflow wrote the transition, so the read model
