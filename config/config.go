@@ -157,7 +157,16 @@ type Process struct {
 	RoutingPoll         time.Duration `mapstructure:"routing_poll"`
 	RoutingDeadline     time.Duration `mapstructure:"routing_deadline"`
 	TestPoll            time.Duration `mapstructure:"test_poll"`
+	// ActionWait bounds how long an action's caller waits for the workflow to record the
+	// accepted action; past it the caller gets 503 "accepted, not yet recorded" (the
+	// action is applied, and a repeat with the same action ID answers its result) instead
+	// of hanging while the database is away.
+	ActionWait time.Duration `mapstructure:"action_wait"`
 }
+
+// MaxActionWait bounds process.action_wait, so that the answer comes well within the
+// HTTP server's 90 s write timeout.
+const MaxActionWait = time.Minute
 
 // Systems locates the external systems. In `rollin dev` empty URLs mean: use the
 // simulators started in the same process.
@@ -249,6 +258,7 @@ var defaults = map[string]any{
 	"process.routing_poll":                   10 * time.Minute,
 	"process.routing_deadline":               72 * time.Hour,
 	"process.test_poll":                      2 * time.Second,
+	"process.action_wait":                    20 * time.Second,
 	"systems.provider_url":                   "",
 	"systems.state_url":                      "",
 	"systems.municipality_url":               "",
@@ -626,6 +636,8 @@ func (p Process) validate() error {
 		return &KeyError{"process.routing_deadline", "routing_poll must be positive and routing_deadline at least routing_poll"}
 	case p.TestPoll <= 0 || p.TestPoll > MaxTestPoll:
 		return &KeyError{"process.test_poll", fmt.Sprintf("must be positive and at most %s (the test submission's heartbeat timeout is 30s)", MaxTestPoll)}
+	case p.ActionWait < time.Second || p.ActionWait > MaxActionWait:
+		return &KeyError{"process.action_wait", fmt.Sprintf("must be between 1s and %s (the HTTP server's write timeout is 90s)", MaxActionWait)}
 	}
 	return nil
 }

@@ -43,6 +43,7 @@ func TestDefaults(t *testing.T) {
 	require.Equal(t, "", cfg.Temporal.Address, "empty: dev runs the embedded server")
 	require.Equal(t, 7, cfg.Process.ReminderAfterDays)
 	require.Equal(t, 72*time.Hour, cfg.Process.RoutingDeadline)
+	require.Equal(t, 20*time.Second, cfg.Process.ActionWait, "an action answers within 20 s, recorded or not")
 	require.False(t, cfg.Simulators.Autopilot.Enabled)
 }
 
@@ -114,6 +115,8 @@ func TestBadValuesNameTheKey(t *testing.T) {
 		"otlp not a URL":            {"tracing: {otlp_endpoint: 'collector:4318'}", "tracing.otlp_endpoint"},
 		"otlp no host":              {"tracing: {otlp_endpoint: 'http://'}", "tracing.otlp_endpoint"},
 		"test poll too long":        {"process: {test_poll: 45s}", "process.test_poll"},
+		"action wait too long":      {"process: {action_wait: 2m}", "process.action_wait"},
+		"action wait too short":     {"process: {action_wait: 10ms}", "process.action_wait"},
 		"autopilot failures":        {"simulators: {autopilot: {test_failure_rate: 2}}", "simulators.autopilot.test_failure_rate"},
 		"unquoted ARS":              {`auth: {tokens: [{name: a, role: municipality, token: "0123456789abcdef", ars: 055150000000}]}`, "auth.tokens[0].ars"},
 		"bad organisation":          {`auth: {tokens: [{name: a, role: pm, token: "0123456789abcdef", organisation: "D NRW"}]}`, "auth.tokens[0].organisation"},

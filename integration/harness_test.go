@@ -120,6 +120,9 @@ type harnessOptions struct {
 	callTimeout time.Duration
 	// notify, if set, sends the notices by e-mail and webhook too.
 	notify *config.Notify
+	// databaseURL, if set, is the (empty) database Rollin's store uses instead of a fresh
+	// one on the shared test server.
+	databaseURL string
 }
 
 func newHarnessWith(t *testing.T, municipalityARS string, simCfg simulator.Config, o harnessOptions) *harness {
@@ -133,7 +136,10 @@ func newHarnessWith(t *testing.T, municipalityARS string, simCfg simulator.Confi
 	ctx := context.Background()
 	h := &harness{t: t, reader: "pm", log: zaptest.NewLogger(t, zaptest.Level(zap.WarnLevel)), queue: "rollin-" + t.Name(), sims: map[simulator.Kind]*simulator.Server{}}
 
-	h.dbURL = storetest.NewDatabase(t)
+	h.dbURL = o.databaseURL
+	if h.dbURL == "" {
+		h.dbURL = storetest.NewDatabase(t)
+	}
 	st, err := store.Open(ctx, h.dbURL, h.log)
 	require.NoError(t, err)
 	t.Cleanup(st.Close)

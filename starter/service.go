@@ -27,13 +27,27 @@ type Service struct {
 	options   workflows.Options
 	// appearWait bounds how long Start waits for a new run's first write to the read model.
 	appearWait time.Duration
+	// actionWait bounds how long Act waits for an accepted action to be recorded.
+	actionWait time.Duration
 }
+
+// DefaultActionWait is process.action_wait's default: how long an action's caller waits
+// for the workflow to record the accepted action before it gets ErrNotYetRecorded's 503.
+const DefaultActionWait = 20 * time.Second
 
 var _ API = (*Service)(nil)
 
 // New returns the service layer. options are the timings new runs start with.
 func New(c client.Client, st *store.Store, taskQueue string, options workflows.Options) *Service {
-	return &Service{temporal: c, store: st, taskQueue: taskQueue, options: options, appearWait: 10 * time.Second}
+	return &Service{temporal: c, store: st, taskQueue: taskQueue, options: options, appearWait: 10 * time.Second, actionWait: DefaultActionWait}
+}
+
+// SetActionWait sets how long Act waits for an accepted action to be recorded
+// (process.action_wait); zero or less keeps DefaultActionWait. Call it before serving.
+func (s *Service) SetActionWait(d time.Duration) {
+	if d > 0 {
+		s.actionWait = d
+	}
 }
 
 // Start starts the roll-in of service into the municipality ars. Starting a roll-in that
@@ -204,7 +218,14 @@ func (s *Service) List(ctx context.Context, p Principal, f store.RunFilter) ([]d
 
 // Act sends an action to a run as a Temporal Update and returns the run's status after it.
 // The workflow's validator decides whether the action fits the run's state; a refusal
-// comes back as a KindConflict (not now), KindInvalid (bad data) or KindForbidden error.
+// comes back as a KindConflict (not now, or an action ID used for another action or by
+// another actor), KindInvalid (bad data) or KindForbidden error.
+//
+// Act waits at most actionWait for the workflow to accept the action and record it (the
+// workflow answers once the transition is in the read model). Past that, as while the
+// database is away, the caller gets a KindUnavailable error saying the action was accepted
+// (or sent) and not yet recorded; repeating it with the same action ID attaches to the
+// same Update and answers the applied state once it is recorded.
 func (s *Service) Act(ctx context.Context, p Principal, ars, service string, a Action) (domain.RunStatus, error) {
 	if err := checkRunKeyText(ars, service); err != nil {
 		return domain.RunStatus{}, err
@@ -222,31 +243,77 @@ func (s *Service) Act(ctx context.Context, p Principal, ars, service string, a A
 		return domain.RunStatus{}, refuse(KindInvalid, "action_id: required (a unique ID per action makes retries safe)")
 	}
 	current, err := s.Status(ctx, p, ars, service)
+	if KindOf(err) == KindUnavailable {
+		// The read model is away: the workflow itself says whether the run exists for p,
+		// so that the action is accepted now and recorded once the database is back.
+		current, err = s.workflowStatus(ctx, p, ars, service, err)
+	}
 	if err != nil {
 		return domain.RunStatus{}, err
 	}
-	if current.State.Final() {
-		return domain.RunStatus{}, refuse(KindConflict, "the run is %s: no further actions", current.State)
+	// One bound for both waits: acceptance is quick unless the run is busy retrying a
+	// write (a workflow task holding a local activity sends the acceptance with its next
+	// renewal, up to 8 s later), recording takes as long as the database needs.
+	wait, cancel := context.WithTimeout(ctx, s.actionWait)
+	defer cancel()
+	notYet := func(what string) error {
+		return &Error{Kind: KindUnavailable, Msg: fmt.Sprintf(
+			"%s (action_id %s) %s: repeat with the same action_id to see its result", a.Name, a.ID, what)}
 	}
-	handle, err := s.temporal.UpdateWorkflow(ctx, client.UpdateWorkflowOptions{
+	// A final run is asked too: Temporal answers a repeated Update ID of a closed run with
+	// the first Update's outcome, so the repeat of an action that ended the run (a cancel
+	// whose answer was lost) gets its result; anything else is refused below.
+	handle, err := s.temporal.UpdateWorkflow(wait, client.UpdateWorkflowOptions{
 		WorkflowID:   current.ID,
-		UpdateID:     a.ID,
+		UpdateID:     workflows.UpdateID(a.Name, p.Name, a.ID),
 		UpdateName:   a.Name,
-		WaitForStage: client.WorkflowUpdateStageCompleted,
+		WaitForStage: client.WorkflowUpdateStageAccepted,
 		Args: []any{workflows.ActionInput{
 			ActionID: a.ID, Actor: p.Name, Role: p.Role, Step: a.Step, Reason: a.Reason, Data: a.Data,
 		}},
 	})
+	if err != nil && wait.Err() != nil && ctx.Err() == nil {
+		return domain.RunStatus{}, notYet("sent, not yet accepted")
+	}
 	if err == nil {
 		var ignored domain.RunStatus
-		err = handle.Get(ctx, &ignored)
+		err = handle.Get(wait, &ignored)
+		if err != nil && wait.Err() != nil && ctx.Err() == nil {
+			return domain.RunStatus{}, notYet("accepted, not yet recorded")
+		}
 	}
 	if err != nil {
+		var notFound *serviceerror.NotFound
+		if current.State.Final() && errors.As(err, &notFound) {
+			return domain.RunStatus{}, refuse(KindConflict, "the run is %s: no further actions", current.State)
+		}
 		return domain.RunStatus{}, updateError(err, current)
 	}
 	// The Update returns only after the workflow wrote the transition, so the read model
 	// already shows the result.
 	return s.Status(ctx, p, ars, service)
+}
+
+// workflowStatus asks the run's workflow for its status, for Act while the read model
+// does not answer. Whatever keeps it from answering (no such workflow, another
+// organisation's run, Temporal away) returns readErr, the read model's own failure, so
+// that nothing is learnt of runs p may not see.
+func (s *Service) workflowStatus(ctx context.Context, p Principal, ars, service string, readErr error) (domain.RunStatus, error) {
+	a, key, err := s.visibleRun(p, ars, service)
+	if err != nil {
+		return domain.RunStatus{}, err
+	}
+	qctx, cancel := context.WithTimeout(ctx, s.actionWait)
+	defer cancel()
+	q, err := s.temporal.QueryWorkflow(qctx, domain.RunID(a, key), "", workflows.QueryStatus)
+	if err != nil {
+		return domain.RunStatus{}, readErr
+	}
+	var st domain.RunStatus
+	if err := q.Get(&st); err != nil || st.ID == "" || !p.sees(st.Organisation) {
+		return domain.RunStatus{}, readErr
+	}
+	return st, nil
 }
 
 // updateError maps a failed Update to a refusal the caller understands.

@@ -47,3 +47,33 @@ func TestCampaignProgress(t *testing.T) {
 	_, err = b.store.Campaign(b.ctx, "nope")
 	require.ErrorIs(t, err, store.ErrNotFound)
 }
+
+// TestCampaignCountsOnlyItsOrganisationsRuns: a campaign of organisation B covering a
+// municipality that organisation A rolls in already does not show A's run in its counts
+// (its state and stage are A's business); B's own runs and members not yet written are
+// counted as before.
+func TestCampaignCountsOnlyItsOrganisationsRuns(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	c := domain.Campaign{ID: "itvsh-99107023037000-kreis-05515", Service: wohngeld, Organisation: "itvsh", Selector: "kreis 05515",
+		State: domain.CampaignStarted, Total: 3, Started: 2, Existing: 1, CreatedBy: "pm-b", CreatedAt: ts(0), UpdatedAt: ts(0), Seq: 1}
+	require.NoError(t, b.store.ApplyCampaign(b.ctx, c))
+	members := []domain.ARS{"055150000000", "053150000000", "051110000000"}
+	var ids []string
+	for _, a := range members {
+		ids = append(ids, domain.RunID(a, wohngeld))
+	}
+	require.NoError(t, b.store.AddCampaignRuns(b.ctx, c.ID, ids))
+
+	foreign := snapshot(members[0], wohngeld, 1, domain.RunLive, domain.StageGoLive) // organisation A's, started first
+	foreign.Status.Organisation = "d-nrw"
+	require.NoError(t, b.store.ApplySnapshot(b.ctx, foreign))
+	own := snapshot(members[1], wohngeld, 1, domain.RunWaiting, domain.StageVereinbarung)
+	own.Status.Organisation = "itvsh"
+	require.NoError(t, b.store.ApplySnapshot(b.ctx, own))
+
+	p, err := b.store.Campaign(b.ctx, c.ID)
+	require.NoError(t, err)
+	require.Equal(t, map[string]int{"waiting": 1, "pending": 1}, p.Runs, "the other organisation's live run is not counted")
+	require.Equal(t, map[domain.Stage]int{domain.StageVereinbarung: 1}, p.Stages)
+}

@@ -280,11 +280,15 @@ SELECT id, service, selector, state, total, started, existing, failed, reason,
 FROM campaigns WHERE id = $1`
 
 // campaignRunCountsSQL counts a campaign's roll-ins by state and stage; a member without a
-// run row yet (not started, or not yet written) counts as pending.
+// run row yet (not started, or not yet written) counts as pending. A member whose run
+// belongs to another organisation than the campaign (it rolled in first) is not counted:
+// its state and stage are that organisation's business.
 const campaignRunCountsSQL = `
 SELECT coalesce(r.state, 'pending'), coalesce(r.stage, ''), count(*)
-FROM campaign_runs cr LEFT JOIN runs r ON r.id = cr.run_id
-WHERE cr.campaign_id = $1
+FROM campaign_runs cr
+JOIN campaigns c ON c.id = cr.campaign_id
+LEFT JOIN runs r ON r.id = cr.run_id
+WHERE cr.campaign_id = $1 AND (r.id IS NULL OR r.organisation = c.organisation)
 GROUP BY 1, 2`
 
 // ---- imports (register hierarchy, catalogue) ------------------------------------------

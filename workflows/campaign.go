@@ -184,8 +184,9 @@ func (c *campaign) startBatch(ctx workflow.Context, batch []domain.ARS) error {
 	for i, a := range batch {
 		ids[i] = domain.RunID(a, c.in.Service)
 	}
-	lctx := workflow.WithLocalActivityOptions(ctx, persistOptions)
-	if err := workflow.ExecuteLocalActivity(lctx, ActivityAddCampaignRuns, c.in.ID, ids).Get(lctx, nil); err != nil {
+	// Retried until written: only a campaign being torn down (or one recorded before
+	// ChangePersistForever whose write failed) gets an error here.
+	if err := persistDurably(ctx, workflow.GetLogger(ctx), ActivityAddCampaignRuns, c.in.ID, ids); err != nil {
 		return fmt.Errorf("record campaign members: %w", err)
 	}
 	started := make([]workflow.Future, len(batch))
@@ -225,17 +226,12 @@ func (c *campaign) continueAsNew(ctx workflow.Context) (domain.Campaign, error) 
 	return c.snapshot(ctx), workflow.NewContinueAsNewError(ctx, WorkflowCampaign, c.in)
 }
 
-// persistOptions retry the read-model writes until the database answers.
-var persistOptions = workflow.LocalActivityOptions{
-	StartToCloseTimeout: 10 * time.Second,
-	RetryPolicy:         &temporal.RetryPolicy{InitialInterval: time.Second, BackoffCoefficient: 2, MaximumInterval: 30 * time.Second},
-}
-
+// persist writes the campaign's snapshot to the read model, retrying until it is written
+// (see persistDurably): a database outage delays a campaign, it never fails it.
 func (c *campaign) persist(ctx workflow.Context) {
 	c.in.Seq++
-	lctx := workflow.WithLocalActivityOptions(ctx, persistOptions)
-	if err := workflow.ExecuteLocalActivity(lctx, ActivityApplyCampaign, c.snapshot(ctx)).Get(lctx, nil); err != nil {
-		workflow.GetLogger(ctx).Error("persist campaign", "error", err)
+	if err := persistDurably(ctx, workflow.GetLogger(ctx), ActivityApplyCampaign, c.snapshot(ctx)); err != nil {
+		workflow.GetLogger(ctx).Error("persist campaign", "error", err) // torn down, or recorded before ChangePersistForever
 	}
 }
 

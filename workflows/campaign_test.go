@@ -25,6 +25,26 @@ type campaignBundle struct {
 	last    domain.Campaign
 	states  []domain.CampaignState
 	started []time.Time
+	// down makes every read-model write fail, as during a database outage; refused
+	// counts the writes refused so.
+	down    bool
+	refused int
+}
+
+// setDown starts or ends the simulated database outage.
+func (b *campaignBundle) setDown(down bool) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.down = down
+}
+
+// refuse reports whether the database is down, counting the refused write; b.mu is held.
+func (b *campaignBundle) refuse() error {
+	if !b.down {
+		return nil
+	}
+	b.refused++
+	return errors.New("dial tcp 127.0.0.1:5432: connect: connection refused")
 }
 
 func newCampaignBundle(t *testing.T) *campaignBundle {
@@ -40,6 +60,9 @@ func newCampaignBundle(t *testing.T) *campaignBundle {
 	b.env.RegisterActivityWithOptions(func(_ context.Context, c domain.Campaign) error {
 		b.mu.Lock()
 		defer b.mu.Unlock()
+		if err := b.refuse(); err != nil {
+			return err
+		}
 		if c.Seq > b.last.Seq {
 			b.last = c
 		}
@@ -49,6 +72,9 @@ func newCampaignBundle(t *testing.T) *campaignBundle {
 	b.env.RegisterActivityWithOptions(func(_ context.Context, id string, runs []string) error {
 		b.mu.Lock()
 		defer b.mu.Unlock()
+		if err := b.refuse(); err != nil {
+			return err
+		}
 		for _, r := range runs {
 			b.members[r] = true
 		}

@@ -1,6 +1,8 @@
 package workflows
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"net/mail"
@@ -57,10 +59,22 @@ func AllowedRoles(action string) []domain.Role {
 	return nil
 }
 
+// UpdateID is the Temporal Update ID of an action: a digest of the action, the actor and
+// the caller's action ID. Temporal answers a repeated Update ID with the first Update's
+// outcome without asking the workflow, so an identical repeat stays a no-op, while the
+// same action ID for another action or by another actor reaches the validator, which
+// refuses it, instead of being answered as the first.
+func UpdateID(action, actor, actionID string) string {
+	sum := sha256.Sum256([]byte(action + "\x00" + actor + "\x00" + actionID))
+	return "action-" + hex.EncodeToString(sum[:12])
+}
+
 // ActionInput is the argument of every action Update.
 type ActionInput struct {
-	// ActionID makes the action idempotent: a second Update with the same ID is accepted
-	// and changes nothing. The starter also uses it as the Temporal Update ID.
+	// ActionID makes the action idempotent: a second Update with the same ID, action and
+	// actor is accepted and changes nothing; the same ID for another action or by another
+	// actor is refused (ErrTypeNotAllowed). The starter derives the Temporal Update ID from
+	// all three (UpdateID), so that a different action reaches the validator.
 	ActionID string          `json:"action_id"`
 	Actor    string          `json:"actor"`
 	Role     domain.Role     `json:"role"`

@@ -45,6 +45,13 @@ type step struct {
 	retries int
 }
 
+// appliedAction is what an action ID was first used for: the same ID again is a repeat
+// only for the same action by the same actor.
+type appliedAction struct {
+	name  string
+	actor string
+}
+
 // pendingAction is an accepted Update waiting for the main loop to apply it.
 type pendingAction struct {
 	name   string
@@ -81,9 +88,11 @@ type rollIn struct {
 	eventSeq int64
 	events   []domain.AuditEvent
 
-	// Update bookkeeping: applied holds every action ID seen; inbox the accepted action the
-	// main loop has not applied yet; an Update returns once its ticket is persisted.
-	applied    map[string]bool
+	// Update bookkeeping: applied holds every action ID seen, with the action and actor it
+	// was used for (rebuilt on replay by the handlers, so it is not in the history); inbox
+	// the accepted action the main loop has not applied yet; an Update returns once its
+	// ticket is persisted.
+	applied    map[string]appliedAction
 	inbox      *pendingAction
 	ticket     int
 	consumed   int
@@ -129,7 +138,7 @@ func newRollIn(ctx workflow.Context, in Input) *rollIn {
 		id:      workflow.GetInfo(ctx).WorkflowExecution.ID,
 		state:   domain.RunRunning,
 		stage:   domain.StagePruefung,
-		applied: map[string]bool{},
+		applied: map[string]appliedAction{},
 	}
 	r.logger = log.With(workflow.GetLogger(ctx), "ars", in.ARS, "service", in.Service)
 	r.ctx = ctx
@@ -565,13 +574,15 @@ func (r *rollIn) event(actor string, role domain.Role, action, stepName, reason,
 }
 
 // persist writes the run's status and new audit events to the read model. It retries
-// until the database answers: the read model must not miss a transition.
+// until the database answers (see persistDurably): the read model must not miss a
+// transition, and the Updates waiting for this write return once it is done.
 func (r *rollIn) persist() {
 	r.seq++
 	snap := domain.RunSnapshot{Status: r.status(), Events: r.events}
-	ctx := workflow.WithLocalActivityOptions(r.ctx, persistOptions)
-	if err := workflow.ExecuteLocalActivity(ctx, ActivityPersistRun, snap).Get(ctx, nil); err != nil {
-		r.logger.Error("persist run", "error", err) // only when the workflow itself is being torn down
+	if err := persistDurably(r.ctx, r.logger, ActivityPersistRun, snap); err != nil {
+		// Only when the workflow itself is being torn down (run then writes its end on a
+		// disconnected context), or in a history recorded before ChangePersistForever.
+		r.logger.Error("persist run", "error", err)
 		return
 	}
 	r.events = nil
@@ -694,10 +705,10 @@ func errMessage(err error) string {
 
 func (r *rollIn) handler(name string) func(workflow.Context, ActionInput) (domain.RunStatus, error) {
 	return func(ctx workflow.Context, in ActionInput) (domain.RunStatus, error) {
-		if r.applied[in.ActionID] {
+		if _, ok := r.applied[in.ActionID]; ok {
 			return r.status(), nil // the same action ID again: applied once already
 		}
-		r.applied[in.ActionID] = true
+		r.applied[in.ActionID] = appliedAction{name: name, actor: in.Actor}
 		r.ticket++
 		t := r.ticket
 		a := &pendingAction{name: name, in: in, ticket: t}
@@ -721,7 +732,13 @@ func (r *rollIn) validator(name string) func(workflow.Context, ActionInput) erro
 		if in.ActionID == "" {
 			return reject(ErrTypeInvalidData, "action_id: required (it makes the action idempotent)")
 		}
-		if r.applied[in.ActionID] {
+		if prev, ok := r.applied[in.ActionID]; ok {
+			// A repeat of the same action by the same actor changes nothing (the handler
+			// answers the current status); another action or actor under a used ID would
+			// silently do nothing, so it is refused.
+			if prev.name != name || prev.actor != in.Actor {
+				return reject(ErrTypeNotAllowed, "action_id %s was already used for %s by %s", in.ActionID, prev.name, prev.actor)
+			}
 			return nil
 		}
 		if !slices.Contains(AllowedRoles(name), in.Role) {

@@ -42,6 +42,17 @@ type fakes struct {
 	reject   bool               // the test submission ends rejected once
 	last     domain.RunSnapshot
 	events   []domain.AuditEvent
+	// down makes every read-model write fail, as during a database outage; refused
+	// counts the writes refused so.
+	down    bool
+	refused int
+}
+
+// setDown starts or ends the simulated database outage.
+func (f *fakes) setDown(down bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.down = down
 }
 
 func (f *fakes) loadContext(_ context.Context, in LoadInput) (RunContext, error) {
@@ -51,8 +62,20 @@ func (f *fakes) loadContext(_ context.Context, in LoadInput) (RunContext, error)
 func (f *fakes) persist(_ context.Context, snap domain.RunSnapshot) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	f.last = snap
-	f.events = append(f.events, snap.Events...)
+	if f.down {
+		f.refused++
+		return errors.New("dial tcp 127.0.0.1:5432: connect: connection refused")
+	}
+	// As the store does: a snapshot only when newer, each audit event once (a write
+	// repeated after a try that timed out brings the same events again).
+	if snap.Status.Seq > f.last.Status.Seq {
+		f.last = snap
+	}
+	for _, e := range snap.Events {
+		if n := len(f.events); n == 0 || e.Seq > f.events[n-1].Seq {
+			f.events = append(f.events, e)
+		}
+	}
 	return nil
 }
 
@@ -150,6 +173,8 @@ func municipality() domain.Municipality {
 type outcome struct {
 	rejected error
 	status   domain.RunStatus
+	// done is the workflow time the Update returned at (zero while it has not).
+	done time.Time
 }
 
 // act sends an action at the given offset of workflow time and records what came back.
@@ -163,10 +188,11 @@ func (b *bundle) act(at time.Duration, action string, in ActionInput) *outcome {
 	}
 	out := &outcome{}
 	b.env.RegisterDelayedCallback(func() {
-		b.env.UpdateWorkflow(action, in.ActionID, &testsuite.TestUpdateCallback{
+		b.env.UpdateWorkflow(action, UpdateID(action, in.Actor, in.ActionID), &testsuite.TestUpdateCallback{
 			OnReject: func(err error) { out.rejected = err },
 			OnAccept: func() {},
 			OnComplete: func(v any, err error) {
+				out.done = b.env.Now()
 				if err == nil {
 					out.status = v.(domain.RunStatus)
 				}

@@ -177,7 +177,9 @@ func httpServer(cfg config.Config, h http.Handler, log *zap.Logger) (*http.Serve
 
 // newStarter returns the service layer the API (and in dev the autopilot) acts through.
 func newStarter(cfg config.Config, c client.Client, st *store.Store) *starter.Service {
-	return starter.New(c, st, cfg.Temporal.TaskQueue, starter.ProcessOptions(cfg.Process))
+	svc := starter.New(c, st, cfg.Temporal.TaskQueue, starter.ProcessOptions(cfg.Process))
+	svc.SetActionWait(cfg.Process.ActionWait)
+	return svc
 }
 
 // frontEnds are the JSON API and the pages for people on one HTTP server: /api/ and the
