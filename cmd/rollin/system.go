@@ -190,9 +190,10 @@ type frontEnds struct {
 
 func newFrontEnds(cfg config.Config, svc *starter.Service, c client.Client, st *store.Store, tokens []config.Token, log *zap.Logger) (*frontEnds, error) {
 	a := api.New(svc, tokens, readiness(st, c), log.Named("api"))
+	a.EndSessionsIn(st)
 	day := 24 * time.Hour
 	opts := web.Options{
-		SessionKey: []byte(cfg.Web.SessionSecret), SessionTTL: cfg.Web.SessionTTL, SecureCookies: cfg.Web.SecureCookies,
+		Sessions: st, SessionKey: []byte(cfg.Web.SessionSecret), SessionTTL: cfg.Web.SessionTTL, SecureCookies: cfg.Web.SecureCookies,
 		ReminderAfter:   time.Duration(cfg.Process.ReminderAfterDays) * day,
 		EscalationAfter: time.Duration(cfg.Process.EscalationAfterDays) * day,
 		Log:             log.Named("web"),
