@@ -2,8 +2,10 @@ package web
 
 import (
 	"context"
+	"io"
 	"net/http"
 	"net/url"
+	"strings"
 	"testing"
 	"time"
 
@@ -137,4 +139,21 @@ func TestExpiredSessionIsGone(t *testing.T) {
 	s.sessions.now = func() time.Time { return stored.Expires }
 	resp := serve(s, http.MethodGet, "/anmelden", nil, c)
 	require.Equal(t, http.StatusOK, resp.StatusCode, "expired: the sign-in page")
+}
+
+// TestStaticServesFilesOnly: the stylesheet is served; the directory is no page (no
+// listing), nor is anything outside it.
+func TestStaticServesFilesOnly(t *testing.T) {
+	s := pagesOver(t, newStore(t), nil)
+	resp := serve(s, http.MethodGet, "/static/rollin.css", nil)
+	require.Equal(t, http.StatusOK, resp.StatusCode)
+	require.Contains(t, resp.Header.Get("Content-Type"), "text/css")
+	for _, p := range []string{"/static/", "/static", "/static/.", "/static/missing.css", "/static/../web.go", "/static//rollin.css/"} {
+		resp := serve(s, http.MethodGet, p, nil)
+		require.NotEqual(t, http.StatusOK, resp.StatusCode, p)
+		body := new(strings.Builder)
+		_, _ = io.Copy(body, resp.Body)
+		require.NotContains(t, body.String(), `<a href="rollin.css">`, "%s lists nothing", p)
+	}
+	require.Equal(t, http.StatusNotFound, serve(s, http.MethodGet, "/static/", nil).StatusCode)
 }
