@@ -197,6 +197,7 @@ func newHarnessWith(t *testing.T, municipalityARS string, simCfg simulator.Confi
 	svc := starter.New(h.client, st, h.queue, *o.process)
 	h.starter = svc
 	h.server = api.New(svc, tokens, func(context.Context) error { return nil }, h.log)
+	h.server.EndSessionsIn(st)
 	set, _ := auth.NewTokens(tokens)
 	// Everyone who waits is overdue at once, and escalated after a minute, so that the
 	// overdue page has something to show.
