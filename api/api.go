@@ -40,6 +40,8 @@ type Server struct {
 	log     *zap.Logger
 	mux     *http.ServeMux
 	routes  []string
+	// sessions, if set, lets operators end web sessions (see EndSessionsIn).
+	sessions SessionEnder
 }
 
 // New builds the API over the starter. ready reports whether the process can serve
@@ -63,6 +65,7 @@ func New(s starter.API, tokens []config.Token, ready func(context.Context) error
 	srv.route("GET /api/v1/services/{key}", srv.getService)
 	srv.route("GET /api/v1/municipalities", srv.listMunicipalities)
 	srv.campaignRoutes()
+	srv.route("DELETE /api/v1/sessions/{name}", srv.endSessions)
 	// Not a srv.route: the description is documentation, served to anyone (see serveOpenAPI).
 	srv.mux.HandleFunc("GET /api/v1/openapi.json", serveOpenAPI)
 	srv.mux.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {

@@ -22,14 +22,15 @@ var securityHeaders = map[string]string{
 // Rollin sets it there.
 const hsts = "max-age=31536000"
 
-// Protect wraps the handler of an HTTP server (the API's, or a worker's health endpoints)
-// in what every response needs whatever the route: the security headers, on 404s and
-// health answers too; and the per-token rate limit of l. The API's routes apply the limit
+// Protect wraps the handler of an HTTP server (the API's and the pages, or a worker's
+// health endpoints) in what every response needs whatever the route: the security
+// headers, on 404s and health answers too; the per-client-address limit of c, checked
+// before anything is authenticated (see ClientLimits); and the per-token rate limit of l. The API's routes apply the limit
 // after authenticating the caller, so that it counts by token name, which an
 // unauthenticated caller cannot invent: Protect hands them the buckets in the request
 // context, so it works whatever other wrappers sit in between.
-func Protect(h http.Handler, l Limits) http.Handler {
-	return protectWith(h, newLimiter(l, time.Now))
+func Protect(h http.Handler, l Limits, c ClientLimits) http.Handler {
+	return protectWith(limitClients(h, newClientLimiter(c, time.Now)), newLimiter(l, time.Now))
 }
 
 // protectWith is Protect with the limiter built by the caller (tests: a fake clock).

@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/coreos/go-oidc/v3/oidc"
 	"golang.org/x/oauth2"
@@ -30,11 +31,20 @@ type OIDC struct {
 	provider *oidc.Provider
 }
 
+// providerTimeout bounds one request to the identity provider (discovery, keys, the token
+// exchange): a provider that hangs must not hold a sign-in, and its server goroutine, for
+// ever.
+const providerTimeout = 10 * time.Second
+
 // NewOIDC returns the sign-in of cfg. client, if not nil, is used for discovery, keys and
-// the token exchange (tests: an in-test provider's TLS client).
+// the token exchange (tests: an in-test provider's TLS client); nil means a client with
+// timeouts (providerTimeout per request), not http.DefaultClient, which has none.
 func NewOIDC(cfg config.OIDC, client *http.Client) *OIDC {
 	if client == nil {
-		client = http.DefaultClient
+		transport := http.DefaultTransport.(*http.Transport).Clone()
+		transport.TLSHandshakeTimeout = 5 * time.Second
+		transport.ResponseHeaderTimeout = providerTimeout
+		client = &http.Client{Timeout: providerTimeout, Transport: transport}
 	}
 	return &OIDC{cfg: cfg, client: client}
 }
@@ -51,18 +61,27 @@ func NewLogin() Login {
 	return Login{State: rand.Text(), Nonce: rand.Text(), Verifier: oauth2.GenerateVerifier()}
 }
 
+// discover returns the provider, discovering it on first use. The lock guards the field
+// only, never the network: while the provider is slow or down, each sign-in waits for its
+// own discovery (bounded by its context and providerTimeout), not for another's. Two
+// first sign-ins at once may both discover; the first result is kept.
 func (o *OIDC) discover(ctx context.Context) (*oidc.Provider, error) {
 	o.mu.Lock()
-	defer o.mu.Unlock()
-	if o.provider != nil {
-		return o.provider, nil
+	p := o.provider
+	o.mu.Unlock()
+	if p != nil {
+		return p, nil
 	}
 	p, err := oidc.NewProvider(oidc.ClientContext(ctx, o.client), o.cfg.Issuer)
 	if err != nil {
 		return nil, fmt.Errorf("oidc: discover %s (web.oidc.issuer): %w", o.cfg.Issuer, err)
 	}
-	o.provider = p
-	return p, nil
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.provider == nil {
+		o.provider = p
+	}
+	return o.provider, nil
 }
 
 func (o *OIDC) oauth(p *oidc.Provider) *oauth2.Config {
@@ -115,23 +134,15 @@ func (o *OIDC) Exchange(ctx context.Context, l Login, code string) (starter.Prin
 
 // principal maps claims to a Principal by the configured claim names. The role claim may
 // be a string or a list (Keycloak's realm_access.roles); a dotted name reaches into
-// nested objects.
+// nested objects. A person with several Rollin roles gets one of them, always the same
+// (see pickRole).
 func (o *OIDC) principal(claims map[string]any) (starter.Principal, error) {
 	c := o.cfg
 	name := claimString(claims, c.NameClaim)
 	if name == "" {
 		name = claimString(claims, "sub")
 	}
-	var role domain.Role
-	for _, v := range claimStrings(claims, c.RoleClaim) {
-		for r, want := range map[domain.Role]string{domain.RolePM: c.Roles.PM, domain.RoleOperator: c.Roles.Operator, domain.RoleMunicipality: c.Roles.Municipality} {
-			if v == want && (role == "" || r == domain.RoleMunicipality) {
-				// A person with a municipality role is scoped to it even if the IdP also
-				// lists a wider role: the narrower reading is the safe one.
-				role = r
-			}
-		}
-	}
+	role := pickRole(claimStrings(claims, c.RoleClaim), c.Roles)
 	if role == "" {
 		return starter.Principal{}, fmt.Errorf("oidc: %s has no Rollin role in claim %q (expected %q, %q or %q)", name, c.RoleClaim, c.Roles.PM, c.Roles.Operator, c.Roles.Municipality)
 	}
@@ -147,6 +158,25 @@ func (o *OIDC) principal(claims map[string]any) (starter.Principal, error) {
 		p.ARS = ars
 	}
 	return p, nil
+}
+
+// rolePrecedence is the order in which a person with several Rollin roles gets one: the
+// narrowest first. A municipality is scoped to its ARS; an operator acts on runs that
+// exist (retries, confirmations) but starts and cancels none; a project manager starts
+// and cancels roll-ins and campaigns. Give a person one Rollin role to avoid the choice.
+var rolePrecedence = []domain.Role{domain.RoleMunicipality, domain.RoleOperator, domain.RolePM}
+
+// pickRole returns the first role of rolePrecedence that the values name (the IdP's role
+// names as configured in web.oidc.roles), or "" if they name none. It does not depend on
+// the order of values.
+func pickRole(values []string, names config.OIDCRoles) domain.Role {
+	nameOf := map[domain.Role]string{domain.RolePM: names.PM, domain.RoleOperator: names.Operator, domain.RoleMunicipality: names.Municipality}
+	for _, r := range rolePrecedence {
+		if nameOf[r] != "" && slices.Contains(values, nameOf[r]) {
+			return r
+		}
+	}
+	return ""
 }
 
 func claim(claims map[string]any, path string) any {

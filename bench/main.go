@@ -59,7 +59,7 @@ func main() {
 	flag.StringVar(&o.profilePart, "profile", "campaign", "the part -cpuprofile profiles: campaign, baseline or reads")
 	flag.Parse()
 
-	log, err := logging.New("warn")
+	log, err := logging.New("warn", "console")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		os.Exit(2)

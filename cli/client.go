@@ -30,7 +30,9 @@ import (
 // commands have them.
 func bindAPIFlags(cmd *cobra.Command, c *apiClient) *cobra.Command {
 	cmd.Flags().StringVar(&c.base, "api", envOr("ROLLIN_API", "http://127.0.0.1:8080"), "API base URL (env ROLLIN_API)")
-	cmd.Flags().StringVar(&c.token, "token", os.Getenv("ROLLIN_TOKEN"), "API token (env ROLLIN_TOKEN)")
+	// The token's default is read when the command runs, not here: a default shows in
+	// --help, and the token is a secret.
+	cmd.Flags().StringVar(&c.token, "token", "", "API token (default $ROLLIN_TOKEN)")
 	cmd.Flags().StringVarP(&c.output, "output", "o", "table", "output format: table or json")
 	return cmd
 }
@@ -175,13 +177,22 @@ func Commands() []*cobra.Command {
 	return []*cobra.Command{start, status, list, act}
 }
 
+// bearer is the token to send: --token, else ROLLIN_TOKEN as set when the command runs.
+func (c *apiClient) bearer() string {
+	if c.token != "" {
+		return c.token
+	}
+	return os.Getenv("ROLLIN_TOKEN")
+}
+
 // do sends one request (given up when ctx ends, e.g. on Ctrl-C) and decodes the answer into out; a non-2xx answer becomes an error
 // carrying the API's message.
 func (c *apiClient) do(ctx context.Context, method, path string, body, out any) (int, error) {
 	if c.output != "table" && c.output != "json" {
 		return 0, Usagef("--output %q: want table or json", c.output)
 	}
-	if c.token == "" {
+	token := c.bearer()
+	if token == "" {
 		return 0, Usagef("no token: pass --token or set ROLLIN_TOKEN (rollin dev prints the tokens)")
 	}
 	var payload []byte
@@ -202,7 +213,7 @@ func (c *apiClient) do(ctx context.Context, method, path string, body, out any) 
 		if err != nil {
 			return 0, Usagef("--api %q: %v", c.base, err)
 		}
-		req.Header.Set("Authorization", "Bearer "+c.token)
+		req.Header.Set("Authorization", "Bearer "+token)
 		req.Header.Set("Content-Type", "application/json")
 		resp, err = c.http.Do(req)
 		if err != nil {

@@ -58,6 +58,12 @@ type HTTP struct {
 	// the limit off. RateBurst is how many it may make at once.
 	RateLimit float64 `mapstructure:"rate_limit"`
 	RateBurst int     `mapstructure:"rate_burst"`
+	// ClientRateLimit is how many requests per second one client address may make on
+	// average, counted before authentication (sign-in attempts, wrong tokens, page
+	// loads); 0 turns it off. The address is the connection's: behind a proxy, the
+	// proxy's. ClientRateBurst is how many it may make at once.
+	ClientRateLimit float64 `mapstructure:"client_rate_limit"`
+	ClientRateBurst int     `mapstructure:"client_rate_burst"`
 	// TLSCertFile and TLSKeyFile, both or neither, make the server speak HTTPS itself,
 	// for installations without a TLS-terminating proxy in front: tokens must not cross
 	// the network in the clear.
@@ -211,9 +217,12 @@ type Autopilot struct {
 // MaxTestPoll keeps the test submission's polling well inside its 30 s heartbeat timeout.
 const MaxTestPoll = 20 * time.Second
 
-// Log sets the log level (debug, info, warn, error).
+// Log sets the log level (debug, info, warn, error) and format: json, one object per
+// line for a log collector (the default), or console, for people reading a terminal
+// (the default of `rollin dev`).
 type Log struct {
-	Level string `mapstructure:"level"`
+	Level  string `mapstructure:"level"`
+	Format string `mapstructure:"format"`
 }
 
 // Tracing configures OpenTelemetry tracing of workflows and activities. It is off unless
@@ -224,6 +233,10 @@ type Tracing struct {
 	OTLPEndpoint string `mapstructure:"otlp_endpoint"`
 }
 
+// DevDefaults are the built-in values `rollin dev` has in addition: a console log for the
+// person at the terminal.
+var DevDefaults = map[string]any{"log.format": "console"}
+
 // defaults are the built-in values: a single-machine development set-up.
 var defaults = map[string]any{
 	"http.addr":                              "127.0.0.1:8080",
@@ -231,6 +244,8 @@ var defaults = map[string]any{
 	"http.shutdown_timeout":                  15 * time.Second,
 	"http.rate_limit":                        50.0,
 	"http.rate_burst":                        100,
+	"http.client_rate_limit":                 100.0,
+	"http.client_rate_burst":                 200,
 	"http.tls_cert_file":                     "",
 	"http.tls_key_file":                      "",
 	"data_dir":                               ".rollin",
@@ -290,6 +305,7 @@ var defaults = map[string]any{
 	"simulators.autopilot.delay":             2 * time.Second,
 	"simulators.autopilot.test_failure_rate": 0.0,
 	"log.level":                              "info",
+	"log.format":                             "json",
 	"tracing.otlp_endpoint":                  "",
 }
 
@@ -311,6 +327,7 @@ var flagKeys = map[string]string{
 	"temporal-namespace": "temporal.namespace",
 	"task-queue":         "temporal.task_queue",
 	"log-level":          "log.level",
+	"log-format":         "log.format",
 	"autopilot":          "simulators.autopilot.enabled",
 	"autopilot-delay":    "simulators.autopilot.delay",
 	"temporal-ui":        "temporal.ui_addr",
@@ -334,6 +351,7 @@ func AddFlags(fs *pflag.FlagSet) {
 	fs.String("temporal-namespace", "", "Temporal namespace (temporal.namespace)")
 	fs.String("task-queue", "", "Temporal task queue (temporal.task_queue)")
 	fs.String("log-level", "", "debug, info, warn or error (log.level)")
+	fs.String("log-format", "", "json or console (log.format; json by default, console in rollin dev)")
 }
 
 // AddDevFlags declares the flags only `rollin dev` has: those of its simulators.
@@ -350,10 +368,21 @@ func AddTemporalUIFlag(fs *pflag.FlagSet) {
 
 // Load reads the configuration. fs may be nil (no flags); flags declared by AddFlags count
 // only when set on the command line. The error is a *KeyError when a value is bad.
-func Load(fs *pflag.FlagSet) (Config, error) {
+//
+// commandDefaults, if given, replace built-in defaults for one command (`rollin dev` logs
+// to the console); the file, the environment and flags still override them.
+func Load(fs *pflag.FlagSet, commandDefaults ...map[string]any) (Config, error) {
 	v := viper.New()
 	for k, val := range defaults {
 		v.SetDefault(k, val)
+	}
+	for _, m := range commandDefaults {
+		for k, val := range m {
+			if _, known := defaults[k]; !known {
+				return Config{}, &KeyError{Key: k, Msg: "a command's default for a key that does not exist"}
+			}
+			v.SetDefault(k, val)
+		}
 	}
 	v.SetEnvPrefix("ROLLIN")
 	v.SetEnvKeyReplacer(strings.NewReplacer(".", "_"))
@@ -509,6 +538,9 @@ func (c Config) Validate() error {
 	default:
 		return &KeyError{"log.level", fmt.Sprintf("%q is not debug, info, warn or error", c.Log.Level)}
 	}
+	if c.Log.Format != "json" && c.Log.Format != "console" {
+		return &KeyError{"log.format", fmt.Sprintf("%q is not json or console", c.Log.Format)}
+	}
 	if e := c.Tracing.OTLPEndpoint; e != "" {
 		if u, err := url.Parse(e); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 			return &KeyError{"tracing.otlp_endpoint", fmt.Sprintf("%q is not an http:// or https:// URL", e)}
@@ -527,6 +559,10 @@ func (h HTTP) validate() error {
 		return &KeyError{"http.rate_limit", fmt.Sprintf("%v: want requests per second per token, 0 for no limit", h.RateLimit)}
 	case h.RateBurst < 0 || (h.RateLimit > 0 && h.RateBurst < 1):
 		return &KeyError{"http.rate_burst", fmt.Sprintf("%d: must be at least 1 while http.rate_limit is on", h.RateBurst)}
+	case !(h.ClientRateLimit >= 0) || math.IsInf(h.ClientRateLimit, 0):
+		return &KeyError{"http.client_rate_limit", fmt.Sprintf("%v: want requests per second per client address, 0 for no limit", h.ClientRateLimit)}
+	case h.ClientRateBurst < 0 || (h.ClientRateLimit > 0 && h.ClientRateBurst < 1):
+		return &KeyError{"http.client_rate_burst", fmt.Sprintf("%d: must be at least 1 while http.client_rate_limit is on", h.ClientRateBurst)}
 	case (h.TLSCertFile == "") != (h.TLSKeyFile == ""):
 		return &KeyError{"http.tls_cert_file", "tls_cert_file and tls_key_file go together (a server certificate needs its key)"}
 	}

@@ -112,6 +112,10 @@ func TestBadValuesNameTheKey(t *testing.T) {
 		"error rate":                {"simulators: {error_rate: 1.5}", "simulators.error_rate"},
 		"bad duration":              {"process: {retry_max: soon}", "process.retry_max"},
 		"log level":                 {"log: {level: loud}", "log.level"},
+		"log format":                {"log: {format: xml}", "log.format"},
+		"client rate limit":         {"http: {client_rate_limit: -1}", "http.client_rate_limit"},
+		"client rate limit +Inf":    {"http: {client_rate_limit: .inf}", "http.client_rate_limit"},
+		"no client burst":           {"http: {client_rate_limit: 5, client_rate_burst: 0}", "http.client_rate_burst"},
 		"otlp not a URL":            {"tracing: {otlp_endpoint: 'collector:4318'}", "tracing.otlp_endpoint"},
 		"otlp no host":              {"tracing: {otlp_endpoint: 'http://'}", "tracing.otlp_endpoint"},
 		"test poll too long":        {"process: {test_poll: 45s}", "process.test_poll"},
@@ -230,6 +234,8 @@ func TestHTTPProtectionDefaultsAndEnv(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, 50.0, cfg.HTTP.RateLimit)
 	require.Equal(t, 100, cfg.HTTP.RateBurst)
+	require.Equal(t, 100.0, cfg.HTTP.ClientRateLimit)
+	require.Equal(t, 200, cfg.HTTP.ClientRateBurst)
 	off, err := cfg.HTTP.TLSConfig()
 	require.NoError(t, err)
 	require.Nil(t, off, "plain HTTP unless certificate and key are configured")
@@ -245,6 +251,39 @@ func TestHTTPProtectionDefaultsAndEnv(t *testing.T) {
 	t.Setenv("ROLLIN_HTTP_RATE_BURST", "0")
 	_, err = load(t, "")
 	require.NoError(t, err, "0 turns the limit off, and then the burst does not matter")
+
+	t.Setenv("ROLLIN_HTTP_CLIENT_RATE_LIMIT", "0")
+	t.Setenv("ROLLIN_HTTP_CLIENT_RATE_BURST", "0")
+	cfg, err = load(t, "")
+	require.NoError(t, err, "the client limit turns off the same way")
+	require.Zero(t, cfg.HTTP.ClientRateLimit)
+}
+
+// TestLogFormat: JSON by default, console where a command says so (rollin dev), and the
+// file, the environment and the flag override both.
+func TestLogFormat(t *testing.T) {
+	cfg, err := load(t, "")
+	require.NoError(t, err)
+	require.Equal(t, "json", cfg.Log.Format)
+
+	fs := pflag.NewFlagSet("dev", pflag.ContinueOnError)
+	AddFlags(fs)
+	cfg, err = Load(fs, DevDefaults)
+	require.NoError(t, err)
+	require.Equal(t, "console", cfg.Log.Format, "rollin dev")
+
+	require.NoError(t, fs.Parse([]string{"--log-format", "json"}))
+	cfg, err = Load(fs, DevDefaults)
+	require.NoError(t, err)
+	require.Equal(t, "json", cfg.Log.Format, "the flag wins")
+
+	t.Setenv("ROLLIN_LOG_FORMAT", "console")
+	cfg, err = load(t, "")
+	require.NoError(t, err)
+	require.Equal(t, "console", cfg.Log.Format)
+
+	_, err = Load(nil, map[string]any{"log.formt": "json"})
+	require.ErrorContains(t, err, "log.formt")
 }
 
 // TestTokenSHA256 loads tokens given by their hash: the digest the API compares against

@@ -114,6 +114,8 @@ func TestAuthorizationMatrix(t *testing.T) {
 			expect(http.StatusNotFound, map[string]int{"pm-nrw": 200, "op-nrw": 200, "municipality": 403, "other": 403})},
 		{"POST /api/v1/campaigns/{id}/actions", campaign + "/actions", func(string) any { return map[string]string{"action": workflows.CampaignPause} },
 			onlyPM(map[string]int{"pm-nrw": 200, "pm-sh": 404, "pm": 404})},
+		// Operators end sessions (of their own organisation: see TestSignedOutSessionIsDead).
+		{"DELETE /api/v1/sessions/{name}", "/api/v1/sessions/pl-dnrw", nil, expect(http.StatusForbidden, map[string]int{"op-nrw": 200, "op-sh": 200})},
 	}
 
 	covered, requests := []string{}, 0

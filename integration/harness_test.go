@@ -203,10 +203,11 @@ func newHarnessWith(t *testing.T, municipalityARS string, simCfg simulator.Confi
 	svc := starter.New(h.client, st, h.queue, *o.process)
 	h.starter = svc
 	h.server = api.New(svc, tokens, func(context.Context) error { return nil }, h.log)
+	h.server.EndSessionsIn(st)
 	set, _ := auth.NewTokens(tokens)
 	// Everyone who waits is overdue at once, and escalated after a minute, so that the
 	// overdue page has something to show.
-	h.pages, err = web.New(svc, web.Options{Tokens: set, ReminderAfter: time.Millisecond, EscalationAfter: time.Minute, Log: h.log})
+	h.pages, err = web.New(svc, web.Options{Tokens: set, Sessions: st, ReminderAfter: time.Millisecond, EscalationAfter: time.Minute, Log: h.log})
 	require.NoError(t, err)
 	front := http.NewServeMux() // as `rollin serve` mounts them: the API under /api/, the pages elsewhere
 	for _, p := range []string{"/api/", "/healthz", "/readyz"} {

@@ -46,7 +46,7 @@ func TestOIDCSignInInTheBrowser(t *testing.T) {
 		ARSClaim: "ars", OrganisationClaim: "organisation",
 	}, nil)
 	var err error
-	pages, err = web.New(h.starter, web.Options{OIDC: o, Log: h.log}) // no tokens: the identity provider only
+	pages, err = web.New(h.starter, web.Options{OIDC: o, Sessions: h.store, Log: h.log}) // no tokens: the identity provider only
 	require.NoError(t, err)
 
 	b := newBrowser(t, base, nil)

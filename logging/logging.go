@@ -10,16 +10,33 @@ import (
 	"go.uber.org/zap/zapcore"
 )
 
-// New returns a console logger at level (debug, info, warn, error).
-func New(level string) (*zap.Logger, error) {
+// New returns a logger at level (debug, info, warn, error) in format: "json", zap's
+// production encoding (one JSON object per line, ISO 8601 times, for a log collector), or
+// "console", readable in a terminal (`rollin dev`). Both write to stderr, without
+// sampling (every line of an incident counts) and without stack traces on errors.
+func New(level, format string) (*zap.Logger, error) {
 	lvl, err := zapcore.ParseLevel(level)
 	if err != nil {
 		return nil, fmt.Errorf("log level %q: %w", level, err)
 	}
-	cfg := zap.NewDevelopmentConfig()
+	var cfg zap.Config
+	switch format {
+	case "json":
+		cfg = zap.NewProductionConfig()
+		cfg.Sampling = nil
+		cfg.EncoderConfig.EncodeTime = zapcore.ISO8601TimeEncoder
+	case "console":
+		cfg = zap.NewDevelopmentConfig()
+	default:
+		return nil, fmt.Errorf("log format %q: want json or console", format)
+	}
 	cfg.Level = zap.NewAtomicLevelAt(lvl)
 	cfg.DisableStacktrace = true
-	return cfg.Build()
+	log, err := cfg.Build()
+	if err != nil {
+		return nil, fmt.Errorf("build %s logger: %w", format, err)
+	}
+	return log, nil
 }
 
 // Temporal adapts z to the SDK's key-value logger.

@@ -62,6 +62,10 @@ func May(p Principal, action string) bool {
 // MayStart reports whether p may start roll-ins and campaigns: project managers do.
 func MayStart(p Principal) bool { return p.Role == domain.RolePM }
 
+// MayEndSessions reports whether p may end other people's web sessions (a token's, a
+// person's): operators do, who handle incidents, a leaked token among them.
+func MayEndSessions(p Principal) bool { return p.Role == domain.RoleOperator }
+
 // MaySeeCoverage reports whether p may see how far a service has come across
 // municipalities: project managers and operators, not a municipality.
 func MaySeeCoverage(p Principal) bool {

@@ -403,3 +403,25 @@ ON CONFLICT (idempotency_key, channel) DO NOTHING`
 SELECT idempotency_key, channel, run_id, detail, sent_at FROM notifications_sent
 WHERE run_id = $1 ORDER BY sent_at, idempotency_key, channel`
 )
+
+// ---- sessions (web sign-ins) ----------------------------------------------------------
+
+// The statements of the web pages' sessions. A session is found by the SHA-256 of its ID.
+const (
+	createSessionSQL = `
+INSERT INTO sessions (id_hash, name, role, ars, organisation, via, token, csrf, created_at, expires_at)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`
+
+	// deleteExpiredSessionsSQL removes the sessions that ended by age before $1.
+	deleteExpiredSessionsSQL = `DELETE FROM sessions WHERE expires_at <= $1`
+
+	sessionSQL = `
+SELECT name, role, ars, organisation, via, token, csrf, created_at, expires_at
+FROM sessions WHERE id_hash = $1`
+
+	deleteSessionSQL = `DELETE FROM sessions WHERE id_hash = $1`
+
+	// endSessionsSQL ends every session signed in under the name $1 (a token's name, or
+	// a person's name from the identity provider), of organisation $2 unless that is NULL.
+	endSessionsSQL = `DELETE FROM sessions WHERE name = $1 AND ($2::text IS NULL OR organisation = $2)`
+)

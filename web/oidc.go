@@ -70,6 +70,11 @@ func (s *Server) oidcCallback(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	sess := s.sessions.newSession(p, viaOIDC, "")
+	if err := s.sessions.start(r.Context(), sess); err != nil {
+		s.log.Error("store session", zap.Error(err))
+		fail(http.StatusServiceUnavailable, "Die Anmeldung kann gerade nicht gespeichert werden. Bitte versuchen Sie es gleich noch einmal.", err)
+		return
+	}
 	s.sessions.set(w, r, sess)
 	http.SetCookie(w, s.sessions.cookie(r, oidcCookie, "", -1, http.SameSiteLaxMode))
 	s.log.Info("signed in", zap.String("name", sess.Name), zap.String("role", string(sess.Role)), zap.String("via", sess.Via))

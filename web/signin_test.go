@@ -10,21 +10,33 @@ import (
 	"testing"
 
 	"github.com/stretchr/testify/require"
+	"go.uber.org/zap/zaptest"
 
 	"github.com/rollin-efa/rollin/auth"
 	"github.com/rollin-efa/rollin/config"
 	"github.com/rollin-efa/rollin/domain"
+	"github.com/rollin-efa/rollin/store"
+	"github.com/rollin-efa/rollin/store/storetest"
 )
 
 var sessionKey = []byte("0123456789abcdef0123456789abcdef")
 
-// pagesWith serves the pages with tokens; no page that reads runs is requested, so they
-// need no starter.
-func pagesWith(t *testing.T, tokens ...config.Token) *Server {
+// newStore opens a store on a database of the test's own, for the sessions.
+func newStore(t *testing.T) *store.Store {
+	t.Helper()
+	st, err := store.Open(t.Context(), storetest.NewDatabase(t), zaptest.NewLogger(t))
+	require.NoError(t, err)
+	t.Cleanup(st.Close)
+	return st
+}
+
+// pagesWith serves the pages with tokens and the sessions in db; no page that reads runs
+// is requested, so they need no starter.
+func pagesWith(t *testing.T, db SessionStore, tokens ...config.Token) *Server {
 	t.Helper()
 	set, skipped := auth.NewTokens(tokens)
 	require.Empty(t, skipped)
-	s, err := New(nil, Options{Tokens: set, SessionKey: sessionKey})
+	s, err := New(nil, Options{Tokens: set, SessionKey: sessionKey, Sessions: db})
 	require.NoError(t, err)
 	return s
 }
@@ -76,17 +88,18 @@ func signInWith(t *testing.T, s *Server, token string) *http.Cookie {
 func TestTokenSessionEndsWithItsToken(t *testing.T) {
 	const old = "old-secret-0123456789"
 	pl := config.Token{Name: "pl", Role: domain.RolePM, Token: old}
-	sess := signInWith(t, pagesWith(t, pl), old)
+	db := newStore(t)
+	sess := signInWith(t, pagesWith(t, db, pl), old)
 
-	same := pagesWith(t, pl)
+	same := pagesWith(t, db, pl)
 	resp := serve(same, http.MethodGet, "/anmelden", nil, sess)
 	require.Equal(t, http.StatusSeeOther, resp.StatusCode, "still signed in: on to the start page")
 	require.Equal(t, "/rollins", resp.Header.Get("Location"))
 
 	for name, s := range map[string]*Server{
-		"new secret": pagesWith(t, config.Token{Name: "pl", Role: domain.RolePM, Token: "new-secret-0123456789"}),
-		"new role":   pagesWith(t, config.Token{Name: "pl", Role: domain.RoleMunicipality, Token: old, ARS: "055150000000"}),
-		"removed":    pagesWith(t, config.Token{Name: "andere", Role: domain.RolePM, Token: "other-secret-0123456789"}),
+		"new secret": pagesWith(t, db, config.Token{Name: "pl", Role: domain.RolePM, Token: "new-secret-0123456789"}),
+		"new role":   pagesWith(t, db, config.Token{Name: "pl", Role: domain.RoleMunicipality, Token: old, ARS: "055150000000"}),
+		"removed":    pagesWith(t, db, config.Token{Name: "andere", Role: domain.RolePM, Token: "other-secret-0123456789"}),
 	} {
 		resp := serve(s, http.MethodGet, "/rollins", nil, sess)
 		require.Equal(t, http.StatusSeeOther, resp.StatusCode, name)
@@ -103,7 +116,7 @@ func TestTokenSessionEndsWithItsToken(t *testing.T) {
 // TestSignInRefusals: an unknown token, and a form without its double-submit value (a
 // form another site posted), start no session.
 func TestSignInRefusals(t *testing.T) {
-	s := pagesWith(t, config.Token{Name: "pl", Role: domain.RolePM, Token: "secret-0123456789"})
+	s := pagesWith(t, newStore(t), config.Token{Name: "pl", Role: domain.RolePM, Token: "secret-0123456789"})
 	login := cookie(serve(s, http.MethodGet, "/anmelden", nil), loginCookie)
 	resp := serve(s, http.MethodPost, "/anmelden", url.Values{"login": {login.Value}, "token": {"wrong-0123456789"}}, login)
 	require.Equal(t, http.StatusUnauthorized, resp.StatusCode)

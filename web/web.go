@@ -46,6 +46,10 @@ type Options struct {
 	Tokens *auth.Tokens
 	// OIDC signs people in at the organisation's identity provider; nil turns it off.
 	OIDC *auth.OIDC
+	// Sessions keeps the sessions (required): *store.Store, whose table every replica on
+	// the database shares, so that sign-out and an operator's ending of a token's sessions
+	// hold everywhere.
+	Sessions SessionStore
 	// SessionKey signs session cookies. Replicas behind one load balancer need the same;
 	// empty makes a random one, so a restart signs everyone out.
 	SessionKey []byte
@@ -89,6 +93,9 @@ func New(s Starter, opts Options) (*Server, error) {
 	if opts.Log == nil {
 		opts.Log = zap.NewNop()
 	}
+	if opts.Sessions == nil {
+		return nil, errors.New("web: Options.Sessions is required: sessions live in the database")
+	}
 	key := opts.SessionKey
 	if len(key) == 0 {
 		key = []byte(randomToken() + randomToken())
@@ -99,10 +106,9 @@ func New(s Starter, opts Options) (*Server, error) {
 	}
 	srv := &Server{
 		starter: s, opts: opts, pages: pages, mux: http.NewServeMux(), log: opts.Log,
-		sessions: &sessions{key: key, ttl: opts.SessionTTL, secure: opts.SecureCookies, now: opts.Now},
+		sessions: &sessions{key: key, ttl: opts.SessionTTL, secure: opts.SecureCookies, now: opts.Now, db: opts.Sessions},
 	}
-	static, _ := fs.Sub(staticFS, "static") // the embedded directory exists
-	srv.mux.Handle("GET /static/", http.StripPrefix("/static/", http.FileServerFS(static)))
+	srv.mux.Handle("GET /static/", http.StripPrefix("/static/", http.HandlerFunc(srv.static)))
 	srv.mux.HandleFunc("GET /{$}", srv.home)
 	srv.mux.HandleFunc("/", srv.notFound)
 	srv.mux.HandleFunc("GET /anmelden", srv.signInPage)
@@ -136,11 +142,27 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	s.mux.ServeHTTP(w, r)
 }
 
+// static serves the embedded stylesheet and images: files only. A directory (the
+// listing http.FileServer would show, or its index) is no page: 404.
+func (s *Server) static(w http.ResponseWriter, r *http.Request) {
+	files, _ := fs.Sub(staticFS, "static") // the embedded directory exists
+	name := strings.TrimPrefix(r.URL.Path, "/")
+	if info, err := fs.Stat(files, name); name == "" || !fs.ValidPath(name) || err != nil || info.IsDir() {
+		s.notFound(w, r)
+		return
+	}
+	http.ServeFileFS(w, r, files, name) // #nosec G703 -- name passed fs.ValidPath (no "..", not rooted) and files is the embedded static directory only
+}
+
 // notFound answers a path that is no page, in German and with the navigation of whoever
 // is signed in.
 func (s *Server) notFound(w http.ResponseWriter, r *http.Request) {
 	var sess *session
-	if found, ok := s.current(w, r); ok {
+	found, ok, err := s.current(w, r)
+	if err != nil {
+		s.log.Warn("session store unavailable", zap.Error(err))
+	}
+	if ok {
 		sess = &found
 	}
 	s.renderError(w, r, sess, http.StatusNotFound, "Diese Seite gibt es nicht.")
@@ -161,7 +183,11 @@ type pageHandler func(q *request) error
 func (s *Server) route(pattern string, h pageHandler) {
 	s.routes = append(s.routes, pattern)
 	s.mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
-		sess, ok := s.current(w, r)
+		sess, ok, err := s.current(w, r)
+		if err != nil {
+			s.unavailable(w, r, err)
+			return
+		}
 		if !ok {
 			if r.Method != http.MethodGet {
 				s.renderError(w, r, nil, http.StatusUnauthorized, "Sie sind nicht angemeldet (oder die Anmeldung ist abgelaufen). Bitte melden Sie sich an.")

@@ -18,7 +18,7 @@ import (
 )
 
 func devCommand() *cobra.Command {
-	cmd := processCommand("dev", "Run the whole system in one process: Temporal (SQLite under data_dir), worker, simulators, API",
+	cmd := processCommandWith("dev", "Run the whole system in one process: Temporal (SQLite under data_dir), worker, simulators, API", config.DevDefaults,
 		func(cmd *cobra.Command, cfg config.Config, log *zap.Logger) error {
 			ctx, stop := signalContext()
 			defer stop()

@@ -4,7 +4,7 @@
 // split on one machine, `rollin temporal` (the embedded server alone) and
 // `rollin simulators`; and a CLI that talks to the API (`rollin start`, `status`, `list`,
 // `act`, the bulk actions `retry`, `skip`, `cancel`, and the campaigns of
-// `rollin campaign`) or loads the register and catalogue into the database
+// `rollin campaign`, `rollin sessions end`) or loads the register and catalogue into the database
 // (`rollin municipalities import`, `rollin services import`).
 package main
 
@@ -38,6 +38,7 @@ func rootCommand() *cobra.Command {
 	root.AddCommand(cli.Commands()...)
 	root.AddCommand(cli.BulkCommands()...)
 	root.AddCommand(cli.CampaignCommand())
+	root.AddCommand(cli.SessionsCommand())
 	root.AddCommand(cli.ImportCommands()...)
 	return root
 }

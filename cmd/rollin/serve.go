@@ -213,10 +213,16 @@ func migrateCommand() *cobra.Command {
 // configuration flags of config.AddFlags, and runs with the configuration (defaults, file,
 // environment, flags) and its logger loaded, syncing the logger when run returns.
 func processCommand(use, short string, run func(cmd *cobra.Command, cfg config.Config, log *zap.Logger) error) *cobra.Command {
+	return processCommandWith(use, short, nil, run)
+}
+
+// processCommandWith is processCommand with the command's own defaults over the built-in
+// ones (config.DevDefaults for `rollin dev`).
+func processCommandWith(use, short string, commandDefaults map[string]any, run func(cmd *cobra.Command, cfg config.Config, log *zap.Logger) error) *cobra.Command {
 	cmd := &cobra.Command{
 		Use: use, Short: short, Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			cfg, log, err := cli.LoadConfig(cmd)
+			cfg, log, err := cli.LoadConfig(cmd, commandDefaults)
 			if err != nil {
 				return err
 			}

@@ -144,7 +144,7 @@ func startWorker(cfg config.Config, c client.Client, st *store.Store, log *zap.L
 
 // httpServer serves h on cfg.HTTP.Addr, over HTTPS when http.tls_cert_file is set, with
 // timeouts that keep slow clients from holding connections and with api.Protect's
-// security headers and per-token rate limit. It returns once listening, with the address
+// security headers, per-client-address and per-token rate limits. It returns once listening, with the address
 // actually bound.
 func httpServer(cfg config.Config, h http.Handler, log *zap.Logger) (*http.Server, string, error) {
 	tlsCfg, err := cfg.HTTP.TLSConfig()
@@ -156,7 +156,8 @@ func httpServer(cfg config.Config, h http.Handler, log *zap.Logger) (*http.Serve
 		return nil, "", fmt.Errorf("listen on http.addr %s: %w", cfg.HTTP.Addr, err)
 	}
 	srv := &http.Server{
-		Handler:           api.Protect(h, api.Limits{PerSecond: cfg.HTTP.RateLimit, Burst: cfg.HTTP.RateBurst}),
+		Handler: api.Protect(h, api.Limits{PerSecond: cfg.HTTP.RateLimit, Burst: cfg.HTTP.RateBurst},
+			api.ClientLimits{PerSecond: cfg.HTTP.ClientRateLimit, Burst: cfg.HTTP.ClientRateBurst}),
 		TLSConfig:         tlsCfg,
 		ReadHeaderTimeout: 5 * time.Second,
 		ReadTimeout:       30 * time.Second,
@@ -192,9 +193,10 @@ type frontEnds struct {
 
 func newFrontEnds(cfg config.Config, svc *starter.Service, c client.Client, st *store.Store, tokens []config.Token, log *zap.Logger) (*frontEnds, error) {
 	a := api.New(svc, tokens, readiness(st, c), log.Named("api"))
+	a.EndSessionsIn(st)
 	day := 24 * time.Hour
 	opts := web.Options{
-		SessionKey: []byte(cfg.Web.SessionSecret), SessionTTL: cfg.Web.SessionTTL, SecureCookies: cfg.Web.SecureCookies,
+		Sessions: st, SessionKey: []byte(cfg.Web.SessionSecret), SessionTTL: cfg.Web.SessionTTL, SecureCookies: cfg.Web.SecureCookies,
 		ReminderAfter:   time.Duration(cfg.Process.ReminderAfterDays) * day,
 		EscalationAfter: time.Duration(cfg.Process.EscalationAfterDays) * day,
 		Log:             log.Named("web"),
