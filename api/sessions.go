@@ -8,6 +8,7 @@ import (
 
 	"github.com/rollin-efa/rollin/domain"
 	"github.com/rollin-efa/rollin/starter"
+	"github.com/rollin-efa/rollin/textrule"
 )
 
 // SessionEnder ends web sessions: *store.Store, whose session table every replica shares.
@@ -28,7 +29,9 @@ type endedSessions struct {
 
 // endSessions ends every web session signed in under a name: a token's (auth.tokens
 // name) or a person's from the identity provider. An operator of an organisation ends
-// only that organisation's sessions. The API token itself stays valid: to lock a token
+// only that organisation's sessions; municipalities belong to no organisation, so their
+// sessions are ended by the operators of the installation's own organisation (the empty
+// one), who run the installation. The API token itself stays valid: to lock a token
 // out, remove it from auth.tokens (which ends its sessions too).
 func (s *Server) endSessions(w http.ResponseWriter, r *http.Request, p starter.Principal) error {
 	if !starter.MayEndSessions(p) {
@@ -38,6 +41,9 @@ func (s *Server) endSessions(w http.ResponseWriter, r *http.Request, p starter.P
 		return &starter.Error{Kind: starter.KindUnavailable, Msg: "this server keeps no sessions"}
 	}
 	name := r.PathValue("name")
+	if err := textrule.Line("name", name, textrule.MaxName); err != nil {
+		return &starter.Error{Kind: starter.KindInvalid, Msg: err.Error()}
+	}
 	var org *domain.Organisation
 	if !p.AllOrganisations {
 		org = &p.Organisation

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"testing"
 	"time"
 
@@ -68,6 +69,12 @@ func TestOperatorEndsSessions(t *testing.T) {
 	require.False(t, alive("pm-session-two-0123456789"))
 	require.True(t, alive("other-session-0123456789"), "another token's stays")
 	ended(opToken, http.StatusOK, 0)
+
+	for _, name := range []string{"%00", "%FF", "a%0Ab", "a%E2%80%AEb", strings.Repeat("x", 201)} {
+		rec := call(t, h, http.MethodDelete, "/api/v1/sessions/"+name, opToken, "")
+		require.Equal(t, http.StatusBadRequest, rec.Code, "name %q: %s", name, rec.Body.String())
+		require.Contains(t, rec.Body.String(), "name: ")
+	}
 
 	rec := call(t, protectWith(New(&fakeStarter{}, tokens, func(context.Context) error { return nil }, zap.NewNop()), nil),
 		http.MethodDelete, "/api/v1/sessions/pm", opToken, "")

@@ -70,6 +70,8 @@ func check(field, s string, max int, multiline bool) error {
 		case multiline && (r == '\n' || r == '\r' || r == '\t'):
 		case unicode.IsControl(r):
 			return fmt.Errorf("%s: contains the control character %U", field, r)
+		case isBidiControl(r) || (!multiline && invisibleInLine(r)):
+			return fmt.Errorf("%s: contains the invisible formatting character %U", field, r)
 		}
 	}
 	if n > max {
@@ -78,8 +80,26 @@ func check(field, s string, max int, multiline bool) error {
 	return nil
 }
 
+// isBidiControl reports the characters that reorder how text around them is shown (the
+// Unicode bidirectional embeddings, overrides, isolates and marks): refused everywhere,
+// because they make a name, an ID or a reason read as something it is not ("Trojan
+// Source", CVE-2021-42574).
+func isBidiControl(r rune) bool {
+	return (r >= '\u202A' && r <= '\u202E') || (r >= '\u2066' && r <= '\u2069') ||
+		r == '\u200E' || r == '\u200F' || r == '\u061C'
+}
+
+// invisibleInLine reports the other invisible characters (format characters such as
+// zero-width spaces, joiners, soft hyphens and the byte-order mark; line and paragraph
+// separators) that have no place in a single-line value: two IDs or names that differ only
+// in them look the same. Free text may keep them (a soft hyphen pasted from a document).
+func invisibleInLine(r rune) bool {
+	return unicode.Is(unicode.Cf, r) || r == '\u2028' || r == '\u2029'
+}
+
 // Clean makes text from an external system safe to store and show: invalid bytes become
-// U+FFFD, NUL and control characters other than line breaks and tabs are dropped, and text
+// U+FFFD, NUL, bidirectional controls and control characters other than line breaks and
+// tabs are dropped, and text
 // longer than max characters is cut on a character boundary, ending in Truncated. It never
 // refuses: the text is what another system said, and losing it would lose the diagnosis.
 func Clean(s string, max int) string {
@@ -93,7 +113,7 @@ func Clean(s string, max int) string {
 	var b strings.Builder
 	n := 0
 	for _, r := range s {
-		if r != '\n' && r != '\r' && r != '\t' && unicode.IsControl(r) {
+		if dropped(r) {
 			continue
 		}
 		b.WriteRune(r)
@@ -111,13 +131,18 @@ func Clean(s string, max int) string {
 	return string([]rune(out)[:keep]) + Truncated
 }
 
+// dropped reports the characters Clean leaves out.
+func dropped(r rune) bool {
+	return (r != '\n' && r != '\r' && r != '\t' && unicode.IsControl(r)) || isBidiControl(r)
+}
+
 // cleanAlready reports whether valid UTF-8 s needs no change, so that Clean does not copy
 // the common case.
 func cleanAlready(s string, max int) bool {
 	n := 0
 	for _, r := range s {
 		n++
-		if n > max || (r != '\n' && r != '\r' && r != '\t' && unicode.IsControl(r)) {
+		if n > max || dropped(r) {
 			return false
 		}
 	}
