@@ -319,13 +319,18 @@ func TestActionWhileItsWriteWaits(t *testing.T) {
 	for name, tc := range map[string]struct {
 		caller string
 		body   map[string]any
+		want   string
 	}{
-		"another action": {"pm", map[string]any{"action": workflows.ActionCancel, "action_id": "locked-signature", "reason": "Test"}},
-		"another caller": {"operator", map[string]any{"action": workflows.ActionCancel, "action_id": "locked-signature", "reason": "Test"}},
+		"another action": {"pm", map[string]any{"action": workflows.ActionCancel, "action_id": "locked-signature", "reason": "Test"},
+			"action_id locked-signature is already used by someone else; choose a new action_id"},
+		"another caller": {"operator", map[string]any{"action": workflows.ActionCancel, "action_id": "locked-signature", "reason": "Test"},
+			"action_id locked-signature is already used by someone else; choose a new action_id"},
+		"other content": {"kommune", map[string]any{"action": workflows.ActionSignAgreement, "action_id": "locked-signature", "reason": "geändert"},
+			"action_id locked-signature was already used for sign-agreement with other content; choose a new action_id"},
 	} {
 		code, out = h.call(tc.caller, http.MethodPost, path, tc.body)
 		require.Equal(t, http.StatusConflict, code, "%s: %v", name, out)
-		require.Equal(t, "action_id locked-signature was already used for sign-agreement by kommune", out["error"], name)
+		require.Equal(t, tc.want, out["error"], name)
 	}
 	require.NotEqual(t, domain.RunCancelled, h.status("pm", hagen, wohngeld).State, "the refused cancel did nothing")
 }

@@ -263,14 +263,13 @@ func (s *Service) Act(ctx context.Context, p Principal, ars, service string, a A
 	// A final run is asked too: Temporal answers a repeated Update ID of a closed run with
 	// the first Update's outcome, so the repeat of an action that ended the run (a cancel
 	// whose answer was lost) gets its result; anything else is refused below.
+	in := workflows.ActionInput{ActionID: a.ID, Actor: p.Name, Role: p.Role, Step: a.Step, Reason: a.Reason, Data: a.Data}
 	handle, err := s.temporal.UpdateWorkflow(wait, client.UpdateWorkflowOptions{
 		WorkflowID:   current.ID,
-		UpdateID:     workflows.UpdateID(a.Name, p.Name, a.ID),
+		UpdateID:     workflows.UpdateID(a.Name, in),
 		UpdateName:   a.Name,
 		WaitForStage: client.WorkflowUpdateStageAccepted,
-		Args: []any{workflows.ActionInput{
-			ActionID: a.ID, Actor: p.Name, Role: p.Role, Step: a.Step, Reason: a.Reason, Data: a.Data,
-		}},
+		Args:         []any{in},
 	})
 	if err != nil && wait.Err() != nil && ctx.Err() == nil {
 		return domain.RunStatus{}, notYet("sent, not yet accepted")

@@ -59,22 +59,32 @@ func AllowedRoles(action string) []domain.Role {
 	return nil
 }
 
-// UpdateID is the Temporal Update ID of an action: a digest of the action, the actor and
-// the caller's action ID. Temporal answers a repeated Update ID with the first Update's
-// outcome without asking the workflow, so an identical repeat stays a no-op, while the
-// same action ID for another action or by another actor reaches the validator, which
-// refuses it, instead of being answered as the first.
-func UpdateID(action, actor, actionID string) string {
-	sum := sha256.Sum256([]byte(action + "\x00" + actor + "\x00" + actionID))
+// UpdateID is the Temporal Update ID of an action: a digest of the action and its whole
+// input (action ID, actor, role, step, reason, data). Temporal answers a repeated Update ID
+// with the first Update's outcome without asking the workflow, so an identical repeat stays
+// a no-op, while the same action ID for another action, by another actor or with other
+// content reaches the validator, which refuses it, instead of being answered as the first.
+func UpdateID(action string, in ActionInput) string {
+	// JSON keeps the fields apart (no separator inside a value can shift them) and compacts
+	// data, so the same data sent with other white space is the same action.
+	b, err := json.Marshal(struct {
+		Action string      `json:"a"`
+		In     ActionInput `json:"i"`
+	}{action, in})
+	if err != nil { // data is not valid JSON: digest the bytes as they are
+		b = fmt.Appendf(nil, "%q %q %q %q %q %q %q", action, in.ActionID, in.Actor, in.Role, in.Step, in.Reason, in.Data)
+	}
+	sum := sha256.Sum256(b)
 	return "action-" + hex.EncodeToString(sum[:12])
 }
 
 // ActionInput is the argument of every action Update.
 type ActionInput struct {
-	// ActionID makes the action idempotent: a second Update with the same ID, action and
-	// actor is accepted and changes nothing; the same ID for another action or by another
-	// actor is refused (ErrTypeNotAllowed). The starter derives the Temporal Update ID from
-	// all three (UpdateID), so that a different action reaches the validator.
+	// ActionID makes the action idempotent: a second Update with the same ID and the same
+	// action and input is accepted and changes nothing; the same ID for another action, by
+	// another actor or with other content is refused (ErrTypeNotAllowed). The starter
+	// derives the Temporal Update ID from all of it (UpdateID), so that a different action
+	// reaches the validator.
 	ActionID string          `json:"action_id"`
 	Actor    string          `json:"actor"`
 	Role     domain.Role     `json:"role"`

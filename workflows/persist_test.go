@@ -134,8 +134,9 @@ func TestCampaignRecordedBeforePersistForeverGivesUp(t *testing.T) {
 }
 
 // TestRollInActionIDBoundToActionAndActor: an action ID is used once, for one action by
-// one actor. The same ID for another action or by another actor is refused, naming what it
-// was used for; only an identical repeat is accepted, and changes nothing.
+// one actor with one content. The same ID for another action, by another actor or with
+// other content is refused (another actor's use not described); only an identical repeat
+// is accepted, and changes nothing.
 func TestRollInActionIDBoundToActionAndActor(t *testing.T) {
 	t.Parallel()
 	b := newBundle(t, municipality())
@@ -146,6 +147,7 @@ func TestRollInActionIDBoundToActionAndActor(t *testing.T) {
 	otherAction := b.act(90*time.Minute, ActionCancel, ActionInput{Role: domain.RolePM, ActionID: "x", Actor: "buergermeisterin", Reason: "stop"})
 	otherActor := b.act(100*time.Minute, ActionSignAgreement, muni("amtsleiter"))
 	otherBoth := b.act(110*time.Minute, ActionCancel, ActionInput{Role: domain.RolePM, ActionID: "x", Actor: "pm-user", Reason: "stop"})
+	otherContent := b.act(112*time.Minute, ActionSignAgreement, ActionInput{Role: domain.RoleMunicipality, ActionID: "x", Actor: "buergermeisterin", Reason: "changed"})
 	repeat := b.act(115*time.Minute, ActionSignAgreement, muni("buergermeisterin"))
 	b.act(2*time.Hour, ActionSignAgreement, ActionInput{Role: domain.RoleMunicipality, ActionID: "y", Actor: "amtsleiter"})
 	b.act(3*time.Hour, ActionCountersignAgreement, ActionInput{Role: domain.RolePM})
@@ -159,9 +161,10 @@ func TestRollInActionIDBoundToActionAndActor(t *testing.T) {
 		out  *outcome
 		want string
 	}{
-		"another action":           {otherAction, "action_id x was already used for sign-agreement by buergermeisterin"},
-		"another actor":            {otherActor, "action_id x was already used for sign-agreement by buergermeisterin"},
-		"another action and actor": {otherBoth, "action_id x was already used for sign-agreement by buergermeisterin"},
+		"another action":           {otherAction, "action_id x was already used for sign-agreement; choose a new action_id"},
+		"another actor":            {otherActor, "action_id x is already used by someone else; choose a new action_id"},
+		"another action and actor": {otherBoth, "action_id x is already used by someone else; choose a new action_id"},
+		"other content":            {otherContent, "action_id x was already used for sign-agreement with other content; choose a new action_id"},
 	} {
 		var app *temporal.ApplicationError
 		require.True(t, errors.As(tc.out.rejected, &app), "%s: %v", name, tc.out.rejected)
@@ -176,18 +179,28 @@ func TestRollInActionIDBoundToActionAndActor(t *testing.T) {
 	require.Empty(t, b.fakes.audit(ActionCancel))
 }
 
-// TestUpdateIDBindsActionActorAndID: the Update ID differs when any of the three does, and
-// is stable for the same three.
-func TestUpdateIDBindsActionActorAndID(t *testing.T) {
+// TestUpdateIDBindsActionAndInput: the Update ID differs when the action or any part of
+// its input does, and is stable for the same action and input (data compared as JSON).
+func TestUpdateIDBindsActionAndInput(t *testing.T) {
 	t.Parallel()
-	base := UpdateID(ActionSignAgreement, "buergermeisterin", "x")
-	require.Equal(t, base, UpdateID(ActionSignAgreement, "buergermeisterin", "x"))
-	for _, other := range []string{
-		UpdateID(ActionCancel, "buergermeisterin", "x"),
-		UpdateID(ActionSignAgreement, "amtsleiter", "x"),
-		UpdateID(ActionSignAgreement, "buergermeisterin", "y"),
-		UpdateID(ActionSignAgreement, "buergermeisterin\x00x", ""),
+	in := ActionInput{ActionID: "x", Actor: "buergermeisterin", Role: domain.RoleMunicipality, Data: json.RawMessage(`{"received": true}`)}
+	with := func(change func(*ActionInput)) ActionInput {
+		c := in
+		change(&c)
+		return c
+	}
+	base := UpdateID(ActionConfirmTest, in)
+	require.Equal(t, base, UpdateID(ActionConfirmTest, with(func(c *ActionInput) { c.Data = json.RawMessage(`{"received":true}`) })),
+		"the same data with other white space")
+	for name, other := range map[string]string{
+		"action":    UpdateID(ActionCancel, in),
+		"actor":     UpdateID(ActionConfirmTest, with(func(c *ActionInput) { c.Actor = "amtsleiter" })),
+		"action ID": UpdateID(ActionConfirmTest, with(func(c *ActionInput) { c.ActionID = "y" })),
+		"reason":    UpdateID(ActionConfirmTest, with(func(c *ActionInput) { c.Reason = "r" })),
+		"step":      UpdateID(ActionConfirmTest, with(func(c *ActionInput) { c.Step = StepTestConfirmation })),
+		"data":      UpdateID(ActionConfirmTest, with(func(c *ActionInput) { c.Data = json.RawMessage(`{"received":false}`) })),
+		"shifted":   UpdateID(ActionConfirmTest, with(func(c *ActionInput) { c.Actor, c.ActionID = "buergermeisterin\x00x", "" })),
 	} {
-		require.NotEqual(t, base, other)
+		require.NotEqual(t, base, other, name)
 	}
 }

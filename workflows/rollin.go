@@ -46,10 +46,11 @@ type step struct {
 }
 
 // appliedAction is what an action ID was first used for: the same ID again is a repeat
-// only for the same action by the same actor.
+// only for the same action by the same actor with the same content (digest: UpdateID).
 type appliedAction struct {
-	name  string
-	actor string
+	name   string
+	actor  string
+	digest string
 }
 
 // pendingAction is an accepted Update waiting for the main loop to apply it.
@@ -708,7 +709,7 @@ func (r *rollIn) handler(name string) func(workflow.Context, ActionInput) (domai
 		if _, ok := r.applied[in.ActionID]; ok {
 			return r.status(), nil // the same action ID again: applied once already
 		}
-		r.applied[in.ActionID] = appliedAction{name: name, actor: in.Actor}
+		r.applied[in.ActionID] = appliedAction{name: name, actor: in.Actor, digest: UpdateID(name, in)}
 		r.ticket++
 		t := r.ticket
 		a := &pendingAction{name: name, in: in, ticket: t}
@@ -733,11 +734,17 @@ func (r *rollIn) validator(name string) func(workflow.Context, ActionInput) erro
 			return reject(ErrTypeInvalidData, "action_id: required (it makes the action idempotent)")
 		}
 		if prev, ok := r.applied[in.ActionID]; ok {
-			// A repeat of the same action by the same actor changes nothing (the handler
-			// answers the current status); another action or actor under a used ID would
-			// silently do nothing, so it is refused.
-			if prev.name != name || prev.actor != in.Actor {
-				return reject(ErrTypeNotAllowed, "action_id %s was already used for %s by %s", in.ActionID, prev.name, prev.actor)
+			// A repeat of the same action by the same actor with the same content changes
+			// nothing (the handler answers the current status); anything else under a used
+			// ID would silently do nothing, so it is refused. Another actor's action is not
+			// described: the ID's first use is none of this caller's business.
+			switch {
+			case prev.actor != in.Actor:
+				return reject(ErrTypeNotAllowed, "action_id %s is already used by someone else; choose a new action_id", in.ActionID)
+			case prev.name != name:
+				return reject(ErrTypeNotAllowed, "action_id %s was already used for %s; choose a new action_id", in.ActionID, prev.name)
+			case prev.digest != UpdateID(name, in):
+				return reject(ErrTypeNotAllowed, "action_id %s was already used for %s with other content; choose a new action_id", in.ActionID, prev.name)
 			}
 			return nil
 		}

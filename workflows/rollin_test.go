@@ -188,7 +188,7 @@ func (b *bundle) act(at time.Duration, action string, in ActionInput) *outcome {
 	}
 	out := &outcome{}
 	b.env.RegisterDelayedCallback(func() {
-		b.env.UpdateWorkflow(action, UpdateID(action, in.Actor, in.ActionID), &testsuite.TestUpdateCallback{
+		b.env.UpdateWorkflow(action, UpdateID(action, in), &testsuite.TestUpdateCallback{
 			OnReject: func(err error) { out.rejected = err },
 			OnAccept: func() {},
 			OnComplete: func(v any, err error) {
