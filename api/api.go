@@ -170,9 +170,14 @@ func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
 
 // unavailableMessage is what a caller reads when a backing system failed: what the
 // starter was doing (its own words, never the backing system's) and that a retry may help.
+// A refusal without a backing system's error (an action accepted and not yet recorded)
+// already says all there is to say.
 func unavailableMessage(err error) string {
 	var refusal *starter.Error
 	if errors.As(err, &refusal) && refusal.Kind == starter.KindUnavailable {
+		if refusal.Err == nil {
+			return refusal.Msg
+		}
 		return refusal.Msg + ": a backing system (database or Temporal) did not answer; try again shortly"
 	}
 	return "internal error; the server's log has the detail"

@@ -163,6 +163,10 @@ func limitClients(h http.Handler, lim *clientLimiter) http.Handler {
 		// The pages: a short German answer, as plain text (no page is rendered for it).
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		w.WriteHeader(http.StatusTooManyRequests)
-		fmt.Fprintf(w, "Zu viele Anfragen von Ihrer Adresse. Bitte versuchen Sie es in %d Sekunden erneut.\n", secs)
+		unit := "Sekunden"
+		if secs == 1 {
+			unit = "Sekunde"
+		}
+		fmt.Fprintf(w, "Zu viele Anfragen von Ihrer Adresse. Bitte versuchen Sie es in %d %s erneut.\n", secs, unit)
 	})
 }

@@ -221,8 +221,9 @@ func (s *Service) List(ctx context.Context, p Principal, f store.RunFilter) ([]d
 // comes back as a KindConflict (not now, or an action ID used for another action or by
 // another actor), KindInvalid (bad data) or KindForbidden error.
 //
-// Act waits at most actionWait for the workflow to accept the action and record it (the
-// workflow answers once the transition is in the read model). Past that, as while the
+// Act waits at most actionWait, all told, to read the run (at most a quarter of it), for
+// the workflow to accept the action and to record it (the workflow answers once the
+// transition is in the read model), and then a quarter of it to read the run after. Past that, as while the
 // database is away, the caller gets a KindUnavailable error saying the action was accepted
 // (or sent) and not yet recorded; repeating it with the same action ID attaches to the
 // same Update and answers the applied state once it is recorded.
@@ -242,20 +243,21 @@ func (s *Service) Act(ctx context.Context, p Principal, ars, service string, a A
 	if strings.TrimSpace(a.ID) == "" {
 		return domain.RunStatus{}, refuse(KindInvalid, "action_id: required (a unique ID per action makes retries safe)")
 	}
-	current, err := s.Status(ctx, p, ars, service)
+	// One bound for everything up to the answer: the read of the run, acceptance (quick
+	// unless the run is busy retrying a write: a workflow task holding a local activity
+	// sends the acceptance with its next renewal, up to 8 s later) and recording (as long
+	// as the database needs).
+	wait, cancel := context.WithTimeout(ctx, s.actionWait)
+	defer cancel()
+	current, err := s.boundedStatus(wait, p, ars, service)
 	if KindOf(err) == KindUnavailable {
 		// The read model is away: the workflow itself says whether the run exists for p,
 		// so that the action is accepted now and recorded once the database is back.
-		current, err = s.workflowStatus(ctx, p, ars, service, err)
+		current, err = s.workflowStatus(wait, p, ars, service, err)
 	}
 	if err != nil {
 		return domain.RunStatus{}, err
 	}
-	// One bound for both waits: acceptance is quick unless the run is busy retrying a
-	// write (a workflow task holding a local activity sends the acceptance with its next
-	// renewal, up to 8 s later), recording takes as long as the database needs.
-	wait, cancel := context.WithTimeout(ctx, s.actionWait)
-	defer cancel()
 	notYet := func(what string) error {
 		return &Error{Kind: KindUnavailable, Msg: fmt.Sprintf(
 			"%s (action_id %s) %s: repeat with the same action_id to see its result", a.Name, a.ID, what)}
@@ -271,13 +273,13 @@ func (s *Service) Act(ctx context.Context, p Principal, ars, service string, a A
 		WaitForStage: client.WorkflowUpdateStageAccepted,
 		Args:         []any{in},
 	})
-	if err != nil && wait.Err() != nil && ctx.Err() == nil {
-		return domain.RunStatus{}, notYet("sent, not yet accepted")
+	if outOfTime(err, wait) && ctx.Err() == nil {
+		return domain.RunStatus{}, notYet("sent, not yet accepted (it may still be applied)")
 	}
 	if err == nil {
 		var ignored domain.RunStatus
 		err = handle.Get(wait, &ignored)
-		if err != nil && wait.Err() != nil && ctx.Err() == nil {
+		if outOfTime(err, wait) && ctx.Err() == nil {
 			return domain.RunStatus{}, notYet("accepted, not yet recorded")
 		}
 	}
@@ -290,11 +292,35 @@ func (s *Service) Act(ctx context.Context, p Principal, ars, service string, a A
 	}
 	// The Update returns only after the workflow wrote the transition, so the read model
 	// already shows the result.
-	return s.Status(ctx, p, ars, service)
+	return s.boundedStatus(ctx, p, ars, service)
+}
+
+// outOfTime reports whether err ended an Update's wait because its bound passed: the
+// client's own deadline error, or the context's, which the SDK may see a moment before
+// wait itself is done.
+func outOfTime(err error, wait context.Context) bool {
+	if err == nil {
+		return false
+	}
+	var timeout *client.WorkflowUpdateServiceTimeoutOrCanceledError
+	return wait.Err() != nil || errors.As(err, &timeout) || errors.Is(err, context.DeadlineExceeded)
+}
+
+// boundedStatus is Status for Act, waiting at most a quarter of actionWait: a read model
+// that answers neither yes nor no (a lock, a database that stopped answering) must not
+// keep an action's caller from the answer Act promises within its bound.
+func (s *Service) boundedStatus(ctx context.Context, p Principal, ars, service string) (domain.RunStatus, error) {
+	rctx, cancel := context.WithTimeout(ctx, s.actionWait/4)
+	defer cancel()
+	st, err := s.Status(rctx, p, ars, service)
+	if err != nil && rctx.Err() != nil && ctx.Err() == nil {
+		return domain.RunStatus{}, &Error{Kind: KindUnavailable, Msg: "read model", Err: fmt.Errorf("status of %s/%s: no answer within %s: %w", ars, service, s.actionWait/4, err)}
+	}
+	return st, err
 }
 
 // workflowStatus asks the run's workflow for its status, for Act while the read model
-// does not answer. Whatever keeps it from answering (no such workflow, another
+// does not answer (within ctx's deadline: a busy workflow answers with its next task). Whatever keeps it from answering (no such workflow, another
 // organisation's run, Temporal away) returns readErr, the read model's own failure, so
 // that nothing is learnt of runs p may not see.
 func (s *Service) workflowStatus(ctx context.Context, p Principal, ars, service string, readErr error) (domain.RunStatus, error) {
@@ -302,9 +328,7 @@ func (s *Service) workflowStatus(ctx context.Context, p Principal, ars, service 
 	if err != nil {
 		return domain.RunStatus{}, err
 	}
-	qctx, cancel := context.WithTimeout(ctx, s.actionWait)
-	defer cancel()
-	q, err := s.temporal.QueryWorkflow(qctx, domain.RunID(a, key), "", workflows.QueryStatus)
+	q, err := s.temporal.QueryWorkflow(ctx, domain.RunID(a, key), "", workflows.QueryStatus)
 	if err != nil {
 		return domain.RunStatus{}, readErr
 	}

@@ -12,6 +12,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -72,6 +73,7 @@ func Open(ctx context.Context, url string, log *zap.Logger) (*Store, error) {
 	if err := migrate(ctx, cfg.ConnConfig, log); err != nil {
 		return nil, err
 	}
+	boundWaits(cfg, url)
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("store: connect to %s: %w", dbName, err)
@@ -81,6 +83,30 @@ func Open(ctx context.Context, url string, log *zap.Logger) (*Store, error) {
 		return nil, fmt.Errorf("store: ping %s: %w", dbName, err)
 	}
 	return &Store{pool: pool, log: log}, nil
+}
+
+// Defaults of the pool's connections where database.url does not set them (as
+// `statement_timeout=…` or `pool_max_conns=…` in its query).
+const (
+	// DefaultStatementTimeout ends a statement that waits longer, on a lock or a database
+	// that stopped answering without closing the connection (a failover, a partition):
+	// without it such a statement, and every request queued behind it for a connection,
+	// waits for as long as TCP keeps the connection open. No statement of Rollin's takes
+	// this long when the database is well.
+	DefaultStatementTimeout = "30s"
+	// DefaultMaxConns is the pool's size: pgx's default (4 on small machines) let four
+	// stuck reads hold up every page's session lookup.
+	DefaultMaxConns = 16
+)
+
+// boundWaits applies the defaults above where the URL does not set them.
+func boundWaits(cfg *pgxpool.Config, rawURL string) {
+	if _, ok := cfg.ConnConfig.RuntimeParams["statement_timeout"]; !ok {
+		cfg.ConnConfig.RuntimeParams["statement_timeout"] = DefaultStatementTimeout
+	}
+	if !strings.Contains(rawURL, "pool_max_conns") {
+		cfg.MaxConns = DefaultMaxConns
+	}
 }
 
 // EnsureDatabase creates the database named in url if it does not exist, as Open does

@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/stretchr/testify/require"
@@ -86,5 +87,42 @@ func TestOpenErrors(t *testing.T) {
 			_, err := store.Open(t.Context(), tt.url, nil)
 			require.ErrorContains(t, err, tt.want)
 		})
+	}
+}
+
+// TestStatementsEndWhenTheDatabaseHangs: a statement that waits on a lock (as on a
+// database that stopped answering) ends at the statement timeout with an error instead of
+// holding its request and a pool connection for as long as the lock is held; the pool is
+// larger than pgx's default of four, which four stuck reads used up.
+func TestStatementsEndWhenTheDatabaseHangs(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	var timeout string
+	require.NoError(t, b.store.Pool().QueryRow(b.ctx, "SHOW statement_timeout").Scan(&timeout))
+	require.Equal(t, store.DefaultStatementTimeout, timeout)
+	require.EqualValues(t, store.DefaultMaxConns, b.store.Pool().Config().MaxConns)
+
+	short, err := store.Open(b.ctx, b.url+"&statement_timeout=1000&pool_max_conns=5", zaptest.NewLogger(t))
+	require.NoError(t, err)
+	defer short.Close()
+	require.EqualValues(t, 5, short.Pool().Config().MaxConns, "the URL's pool size wins")
+
+	locker, err := b.store.Pool().Begin(b.ctx)
+	require.NoError(t, err)
+	defer func() { _ = locker.Rollback(context.Background()) }()
+	_, err = locker.Exec(b.ctx, "LOCK TABLE runs IN ACCESS EXCLUSIVE MODE")
+	require.NoError(t, err)
+
+	done := make(chan error, 1)
+	go func() {
+		_, err := short.Run(context.Background(), "rollin/055150000000/99107023037000")
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		require.Error(t, err)
+		require.Contains(t, err.Error(), "statement timeout")
+	case <-time.After(20 * time.Second):
+		t.Fatal("the read still waits on the lock after 20 s")
 	}
 }

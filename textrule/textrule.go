@@ -54,16 +54,20 @@ const Truncated = " …[gekürzt]"
 // line break) and at most max characters. The error names field and rule.
 func Line(field, s string, max int) error { return check(field, s, max, false) }
 
-// Text checks free text: like Line, but line breaks (\n, \r) and tabs are kept.
+// Text checks free text: like Line, but line breaks (\n, \r) and tabs are kept, and a CR LF
+// pair counts as one character.
 func Text(field, s string, max int) error { return check(field, s, max, true) }
 
 func check(field, s string, max int, multiline bool) error {
 	if !utf8.ValidString(s) {
 		return fmt.Errorf("%s: not valid UTF-8", field)
 	}
-	n := 0
+	n, prev := 0, rune(0)
 	for _, r := range s {
-		n++
+		if r != '\n' || prev != '\r' {
+			n++ // a browser sends a textarea's line breaks as CR LF: one line break, one character
+		}
+		prev = r
 		switch {
 		case r == 0:
 			return fmt.Errorf("%s: contains a NUL character", field)

@@ -28,6 +28,8 @@ func TestLineAndText(t *testing.T) {
 		{"byte-order mark in a line", "\ufeffx", false, "reason: contains the invisible formatting character U+FEFF"},
 		{"line separator in a line", "a\u2028b", false, "reason: contains the invisible formatting character U+2028"},
 		{"soft hyphen in text", "Wohn\u00adgeld", true, ""},
+		{"crlf counts once", strings.Repeat("a\r\n", 5), true, ""},
+		{"crlf still counted", strings.Repeat("a\r\n", 5) + "b", true, "reason: longer than 10 characters"},
 		{"just long enough", strings.Repeat("ä", 10), true, ""},
 		{"too long", strings.Repeat("ä", 11), true, "reason: longer than 10 characters"},
 	} {

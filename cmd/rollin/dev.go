@@ -177,6 +177,8 @@ func printBanner(cmd *cobra.Command, addr, temporalAddr string, cfg config.Confi
 	}
 	if len(tokens) > 0 && tokens[0].Token != "" {
 		fmt.Fprintf(out, "\nTry:\n  curl -H 'Authorization: Bearer %s' %s/api/v1/services\n", tokens[0].Token, base)
-		fmt.Fprintf(out, "  ROLLIN_TOKEN=%s rollin start --service 99107023037000 --ars %s\n\n", tokens[0].Token, devMunicipality)
+		// The CLI's --api is named too, so that a token meant for this server is not sent to
+		// whatever else listens on the CLI's default address.
+		fmt.Fprintf(out, "  ROLLIN_API=%s ROLLIN_TOKEN=%s rollin start --service 99107023037000 --ars %s\n\n", base, tokens[0].Token, devMunicipality)
 	}
 }
