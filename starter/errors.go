@@ -23,6 +23,16 @@ type Error struct {
 	Kind Kind
 	Msg  string
 	Err  error
+	// pending marks an action that was sent and is not yet recorded (see IsPending).
+	pending bool
+}
+
+// IsPending reports whether err is Act's answer for an action that was sent, and
+// perhaps applied, but not yet recorded within process.action_wait: not a failure to
+// repeat with a new action ID, but one to look at again (or repeat with the same ID).
+func IsPending(err error) bool {
+	var e *Error
+	return errors.As(err, &e) && e.pending
 }
 
 func (e *Error) Error() string {

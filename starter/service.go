@@ -259,7 +259,7 @@ func (s *Service) Act(ctx context.Context, p Principal, ars, service string, a A
 		return domain.RunStatus{}, err
 	}
 	notYet := func(what string) error {
-		return &Error{Kind: KindUnavailable, Msg: fmt.Sprintf(
+		return &Error{Kind: KindUnavailable, pending: true, Msg: fmt.Sprintf(
 			"%s (action_id %s) %s: repeat with the same action_id to see its result", a.Name, a.ID, what)}
 	}
 	// A final run is asked too: Temporal answers a repeated Update ID of a closed run with

@@ -207,10 +207,17 @@ func (s *Server) act(q *request) error {
 		}
 		return s.write(q.w, q.r, &q.sess, status, "run", v)
 	}
+	flash := "aktion"
+	if starter.IsPending(err) {
+		// Sent and perhaps applied, only not yet recorded (the database is slow or away):
+		// saying "failed" would make people do it again, or give up on what they did.
+		s.log.Warn("action sent, not yet recorded", zap.String("path", q.r.URL.Path), zap.Error(err))
+		flash, err = "unterwegs", nil
+	}
 	if err != nil {
 		return err
 	}
-	http.Redirect(q.w, q.r, "/rollins/"+q.r.PathValue("ars")+"/"+q.r.PathValue("service")+"?ok=aktion", http.StatusSeeOther)
+	http.Redirect(q.w, q.r, "/rollins/"+q.r.PathValue("ars")+"/"+q.r.PathValue("service")+"?ok="+flash, http.StatusSeeOther)
 	return nil
 }
 

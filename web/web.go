@@ -328,6 +328,7 @@ func (s *Server) renderError(w http.ResponseWriter, r *http.Request, sess *sessi
 // key, so that a link cannot make the page say anything else.
 var flashes = map[string]string{
 	"aktion":     "Erledigt. Der Roll-in zeigt den neuen Stand.",
+	"unterwegs":  "Ihre Eingabe ist angekommen, aber noch nicht gespeichert: ein System dahinter antwortet gerade langsam. Sie wird übernommen, sobald es wieder antwortet; bitte laden Sie die Seite in einer Minute neu, statt sie erneut abzuschicken.",
 	"gestartet":  "Der Roll-in wurde gestartet.",
 	"vorhanden":  "Diesen Roll-in gibt es schon; hier ist sein Stand.",
 	"abgemeldet": "Sie sind abgemeldet.",
