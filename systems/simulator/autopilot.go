@@ -68,6 +68,8 @@ type AutopilotAction struct {
 	// repeated notification (or a retried Act) does not act twice.
 	ActionID string
 	Data     json.RawMessage // connection data / test confirmation, nil otherwise
+
+	notice string // the notice's key, for the done hook
 }
 
 // RetryableError is implemented by errors an Actor (or a ServiceLookup) returns for a
@@ -183,6 +185,9 @@ type Autopilot struct {
 	// does not act twice.
 	pending map[string]bool
 	stats   AutopilotStats
+	// done, if set, hears of every notice whose action finished (acted or failed, not
+	// dropped by Stop): the municipality simulator forgets it then (see SetAutopilot).
+	done func(noticeKey string)
 }
 
 // waitKey identifies the wait an action answers.
@@ -242,7 +247,7 @@ func (a *Autopilot) Handle(n AutopilotNotice) bool {
 	role, known := autopilotRoles[n.Action]
 	act := AutopilotAction{
 		ARS: n.ARS, Service: n.Service, Role: role, Action: n.Action, Step: n.Step,
-		ActionID: "autopilot/" + n.Key,
+		ActionID: "autopilot/" + n.Key, notice: n.Key,
 	}
 	a.mu.Lock()
 	defer a.mu.Unlock()
@@ -277,6 +282,13 @@ func (a *Autopilot) Handle(n AutopilotNotice) bool {
 	default:
 	}
 	return true
+}
+
+// setDone sets the done hook; see Autopilot.done.
+func (a *Autopilot) setDone(f func(noticeKey string)) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.done = f
 }
 
 // Stop stops taking notices: those still waiting out the delay are dropped, actions in
@@ -505,7 +517,11 @@ func (a *Autopilot) finish(act AutopilotAction, o outcome, err error) {
 	if o != outcomeDropped {
 		a.stats.ByAction[act.Action] = by
 	}
+	done := a.done
 	a.mu.Unlock()
+	if done != nil && o != outcomeDropped {
+		done(act.notice)
+	}
 
 	fields := []zap.Field{zap.String("action", act.Action), zap.String("role", act.Role), zap.String("step", act.Step),
 		zap.String("ars", act.ARS), zap.String("service", act.Service), zap.String("action_id", act.ActionID)}

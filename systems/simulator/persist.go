@@ -24,6 +24,7 @@ const (
 	tableLink       = "link"       // ID → link
 	tableRoute      = "route"      // leikaKey/ars → routeRecord
 	tableRejection  = "rejection"  // ARS → systems.Problem
+	tableNotice     = "notice"     // notification key → AutopilotNotice whose action has not finished
 )
 
 type storedRecord struct {
@@ -189,6 +190,15 @@ func (s *Sim) apply(e journalEntry) error {
 		if err = decode(&p); err == nil {
 			s.rejections[e.K] = p
 		}
+	case tableNotice:
+		if del {
+			delete(s.notices, e.K)
+			break
+		}
+		var n AutopilotNotice
+		if err = decode(&n); err == nil {
+			s.notices[e.K] = n
+		}
 	default:
 		known := false
 		if s.ext != nil {
@@ -239,6 +249,9 @@ func (s *Sim) dump() ([]journalEntry, error) {
 	}
 	for ars, p := range s.rejections {
 		add(tableRejection, ars, p)
+	}
+	for key, n := range s.notices {
+		add(tableNotice, key, n)
 	}
 	if s.ext != nil {
 		s.ext.dump(add)
