@@ -68,9 +68,10 @@ type AutopilotAction struct {
 	// repeated notification (or a retried Act) does not act twice.
 	ActionID string
 	Data     json.RawMessage // connection data / test confirmation, nil otherwise
-
-	notice string // the notice's key, for the done hook
 }
+
+// autopilotIDPrefix starts every action ID; the notice's key follows.
+const autopilotIDPrefix = "autopilot/"
 
 // RetryableError is implemented by errors an Actor (or a ServiceLookup) returns for a
 // transient failure; the autopilot tries again when Retryable reports true. Any other
@@ -247,7 +248,7 @@ func (a *Autopilot) Handle(n AutopilotNotice) bool {
 	role, known := autopilotRoles[n.Action]
 	act := AutopilotAction{
 		ARS: n.ARS, Service: n.Service, Role: role, Action: n.Action, Step: n.Step,
-		ActionID: "autopilot/" + n.Key, notice: n.Key,
+		ActionID: autopilotIDPrefix + n.Key,
 	}
 	a.mu.Lock()
 	defer a.mu.Unlock()
@@ -520,7 +521,7 @@ func (a *Autopilot) finish(act AutopilotAction, o outcome, err error) {
 	done := a.done
 	a.mu.Unlock()
 	if done != nil && o != outcomeDropped {
-		done(act.notice)
+		done(strings.TrimPrefix(act.ActionID, autopilotIDPrefix))
 	}
 
 	fields := []zap.Field{zap.String("action", act.Action), zap.String("role", act.Role), zap.String("step", act.Step),
