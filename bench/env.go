@@ -115,7 +115,7 @@ func newEnv(ctx context.Context, o options, log *zap.Logger) (*env, error) {
 	if err := devsim.AddDevClients(&e.cfg); err != nil {
 		return nil, err
 	}
-	if e.sims, err = devsim.Start(&e.cfg); err != nil {
+	if e.sims, err = devsim.Start(&e.cfg, ""); err != nil { // in memory: the benchmarks measure Rollin
 		return nil, err
 	}
 	port, err := freePort()

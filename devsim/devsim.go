@@ -41,12 +41,19 @@ type Systems struct {
 	autopilot    *simulator.Autopilot
 }
 
+// StateDir is where `rollin dev` and `rollin simulators` keep the simulators' state: in
+// data_dir, beside Temporal's, so that a restart on the same data_dir continues the runs
+// Temporal kept with the tenants, links, destinations and submissions they refer to.
+func StateDir(cfg config.Config) string { return filepath.Join(cfg.DataDir, "simulators") }
+
 // Start starts a simulator for every system whose URL is not configured, listening on
 // its simulators.*_addr (a free port when empty), and points the configuration at it; on
-// error nothing is left running. The FIT-Connect simulator admits the API clients of
-// fitconnect.subscribers (see AddDevSubscriber for `rollin dev`).
-func Start(cfg *config.Config) (*Systems, error) {
-	simCfg := simulator.Config{Latency: cfg.Simulators.Latency, ErrorRate: cfg.Simulators.ErrorRate, RoutingLag: cfg.Simulators.RoutingLag}
+// error nothing is left running. Each simulator continues the state kept in stateDir
+// (see simulator.Config.StateDir); "" keeps it in memory. The FIT-Connect simulator
+// admits the API clients of fitconnect.subscribers (see AddDevClients for `rollin dev`).
+func Start(cfg *config.Config, stateDir string) (*Systems, error) {
+	simCfg := simulator.Config{Latency: cfg.Simulators.Latency, ErrorRate: cfg.Simulators.ErrorRate, RoutingLag: cfg.Simulators.RoutingLag,
+		StateDir: stateDir}
 	s := &Systems{}
 	if cfg.FitConnect.SubmissionURL == "" {
 		if err := s.startFitConnect(cfg, simCfg); err != nil {
@@ -98,7 +105,7 @@ func (s *Systems) startFitConnect(cfg *config.Config, simCfg simulator.Config) e
 	srv, _, err := simulator.StartFitConnect(simCfg, simulator.FitConnectConfig{Clients: clients, ReceiverKeys: receiverKeys},
 		cfg.Simulators.FitConnectAddr)
 	if err != nil {
-		return err
+		return fmt.Errorf("start %s simulator: %w", simulator.FitConnectKind, err)
 	}
 	s.Servers = append(s.Servers, srv)
 	cfg.FitConnect.SubmissionURL, cfg.FitConnect.TokenURL = srv.URL, srv.URL+"/token"

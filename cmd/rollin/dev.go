@@ -47,7 +47,7 @@ func runDev(ctx context.Context, cfg config.Config, log *zap.Logger, cmd *cobra.
 	if err := devsim.AddDevClients(&cfg); err != nil {
 		return err
 	}
-	sims, err := devsim.Start(&cfg)
+	sims, err := devsim.Start(&cfg, devsim.StateDir(cfg))
 	if err != nil {
 		return err
 	}

@@ -152,7 +152,7 @@ func simulatorsCommand() *cobra.Command {
 			// and fitconnect.sender.
 			cfg.Systems = config.Systems{Timeout: cfg.Systems.Timeout}
 			cfg.FitConnect.SubmissionURL, cfg.FitConnect.TokenURL = "", ""
-			sims, err := devsim.Start(&cfg)
+			sims, err := devsim.Start(&cfg, devsim.StateDir(cfg))
 			if err != nil {
 				return err
 			}
@@ -186,6 +186,7 @@ func simulatorsCommand() *cobra.Command {
 				fmt.Fprintln(out, "  (no fitconnect.sender configured: no test submission can be sent to the FIT-Connect simulator)")
 			}
 			fmt.Fprintf(out, "  fitconnect.submission_url: %s\n  fitconnect.token_url:      %s\n", cfg.FitConnect.SubmissionURL, cfg.FitConnect.TokenURL)
+			fmt.Fprintf(out, "State kept in %s (data_dir): a restart continues where it was.\n", devsim.StateDir(cfg))
 			<-ctx.Done()
 			return nil
 		})

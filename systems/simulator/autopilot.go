@@ -70,6 +70,9 @@ type AutopilotAction struct {
 	Data     json.RawMessage // connection data / test confirmation, nil otherwise
 }
 
+// autopilotIDPrefix starts every action ID; the notice's key follows.
+const autopilotIDPrefix = "autopilot/"
+
 // RetryableError is implemented by errors an Actor (or a ServiceLookup) returns for a
 // transient failure; the autopilot tries again when Retryable reports true. Any other
 // error — a conflict because the run moved on, a refused action — is logged and counted
@@ -183,6 +186,9 @@ type Autopilot struct {
 	// does not act twice.
 	pending map[string]bool
 	stats   AutopilotStats
+	// done, if set, hears of every notice whose action finished (acted or failed, not
+	// dropped by Stop): the municipality simulator forgets it then (see SetAutopilot).
+	done func(noticeKey string)
 }
 
 // waitKey identifies the wait an action answers.
@@ -242,7 +248,7 @@ func (a *Autopilot) Handle(n AutopilotNotice) bool {
 	role, known := autopilotRoles[n.Action]
 	act := AutopilotAction{
 		ARS: n.ARS, Service: n.Service, Role: role, Action: n.Action, Step: n.Step,
-		ActionID: "autopilot/" + n.Key,
+		ActionID: autopilotIDPrefix + n.Key,
 	}
 	a.mu.Lock()
 	defer a.mu.Unlock()
@@ -277,6 +283,13 @@ func (a *Autopilot) Handle(n AutopilotNotice) bool {
 	default:
 	}
 	return true
+}
+
+// setDone sets the done hook; see Autopilot.done.
+func (a *Autopilot) setDone(f func(noticeKey string)) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.done = f
 }
 
 // Stop stops taking notices: those still waiting out the delay are dropped, actions in
@@ -505,7 +518,11 @@ func (a *Autopilot) finish(act AutopilotAction, o outcome, err error) {
 	if o != outcomeDropped {
 		a.stats.ByAction[act.Action] = by
 	}
+	done := a.done
 	a.mu.Unlock()
+	if done != nil && o != outcomeDropped {
+		done(strings.TrimPrefix(act.ActionID, autopilotIDPrefix))
+	}
 
 	fields := []zap.Field{zap.String("action", act.Action), zap.String("role", act.Role), zap.String("step", act.Step),
 		zap.String("ars", act.ARS), zap.String("service", act.Service), zap.String("action_id", act.ActionID)}

@@ -636,3 +636,58 @@ func TestAutopilotOneActionPerWait(t *testing.T) {
 	require.Equal(t, "autopilot/run/call-off/1/waiting", calls[2].act.ActionID)
 	require.Equal(t, 1, ap.Stats().Ignored)
 }
+
+// TestAutopilotKeepsOpenActionsAcrossRestart crashes a municipality simulator with a
+// state directory while two actions of its autopilot are in flight (the Actor does not
+// answer, as when the process dies mid-Update) and starts it again on the crash image
+// with a new autopilot: both actions are taken, under their first action IDs, and once
+// taken they are not handed over by a third start.
+func TestAutopilotKeepsOpenActionsAcrossRestart(t *testing.T) {
+	t.Parallel()
+	startWith := func(dir string, actor simulator.Actor) (*simulator.Server, *simulator.Autopilot, *municipality.Client) {
+		srv, err := simulator.Start(simulator.Municipality, simulator.Config{StateDir: dir}, "")
+		require.NoError(t, err)
+		ap := simulator.NewAutopilot(simulator.AutopilotConfig{Enabled: true}, actor, lookup, zaptest.NewLogger(t))
+		srv.Sim.SetAutopilot(ap)
+		c, err := municipality.New(srv.URL, nil)
+		require.NoError(t, err)
+		return srv, ap, c
+	}
+	stop := func(srv *simulator.Server, ap *simulator.Autopilot) {
+		srv.Sim.SetAutopilot(nil)
+		ap.Stop()
+		require.NoError(t, srv.Close())
+	}
+
+	unblock := make(chan struct{})
+	stuck := &fakeActor{respond: func(ctx context.Context, _ AutopilotAction, _ int) error {
+		select {
+		case <-unblock:
+			return errors.New("refused")
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}}
+	dir := t.TempDir()
+	srv, ap, c := startWith(dir, stuck)
+	require.NoError(t, c.Notify(t.Context(), "first", waiting(wohngeld, "municipality", "sign-agreement", "call-off")))
+	require.NoError(t, c.Notify(t.Context(), "second", waiting(gewerbe, "municipality", "sign-agreement", "call-off")))
+	stuck.waitCalls(t, 2)
+	crashed := restarts[1].again(t, srv, dir, simulator.Municipality)
+
+	actor := &fakeActor{}
+	srv2, ap2, _ := startWith(crashed, actor)
+	calls := actor.waitCalls(t, 2)
+	require.ElementsMatch(t, []string{"autopilot/first", "autopilot/second"}, []string{calls[0].act.ActionID, calls[1].act.ActionID})
+	require.Eventually(t, func() bool { return ap2.Stats().Acted == 2 }, 10*time.Second, 5*time.Millisecond)
+	stop(srv2, ap2)
+
+	again := &fakeActor{}
+	srv3, ap3, _ := startWith(crashed, again)
+	time.Sleep(100 * time.Millisecond)
+	require.Empty(t, again.Calls(), "an action taken is not handed over again")
+	stop(srv3, ap3)
+
+	close(unblock) // the crashed process's actions end; it goes away
+	stop(srv, ap)
+}

@@ -76,6 +76,7 @@ type FitConnect struct {
 	order        []string                 // destination IDs in creation order, for stable lists
 	subs         map[string]*fcSubmission // by submission ID
 	cases        map[string]*fcSubmission // by case ID
+	keys         *simKeyPair              // the signature keys, once used or loaded (see keyPair)
 }
 
 type issuedToken struct {
@@ -84,8 +85,16 @@ type issuedToken struct {
 }
 
 // NewFitConnect returns a FIT-Connect simulator on the pipeline every Sim shares (New
-// accepts only the three original kinds).
+// accepts only the three original kinds), with its state in memory. It panics on a
+// Config.StateDir, a programming error: OpenFitConnect keeps state there.
 func NewFitConnect(cfg Config, fc FitConnectConfig) *FitConnect {
+	if cfg.StateDir != "" {
+		panic("simulator: NewFitConnect keeps state in memory; use OpenFitConnect for a StateDir")
+	}
+	return newFitConnect(cfg, fc)
+}
+
+func newFitConnect(cfg Config, fc FitConnectConfig) *FitConnect {
 	if fc.TokenTTL <= 0 {
 		fc.TokenTTL = DefaultTokenTTL
 	}
@@ -96,6 +105,7 @@ func NewFitConnect(cfg Config, fc FitConnectConfig) *FitConnect {
 	s.idNS = 4
 	f := &FitConnect{sim: s, fc: fc, tokens: map[string]issuedToken{}, dests: map[string]*fcDestination{},
 		subs: map[string]*fcSubmission{}, cases: map[string]*fcSubmission{}}
+	s.ext = f
 	s.route("POST /token", false, f.issueToken)
 	s.route("GET /v1/destinations", false, f.listDestinations)
 	s.route("POST /v1/destinations", true, f.createDestination)
@@ -120,7 +130,11 @@ func StartFitConnect(cfg Config, fc FitConnectConfig, addr string) (*Server, *Fi
 	if err != nil {
 		return nil, nil, fmt.Errorf("start %s simulator: %w", FitConnectKind, err)
 	}
-	f := NewFitConnect(cfg, fc)
+	f, err := OpenFitConnect(cfg, fc)
+	if err != nil {
+		_ = ln.Close()
+		return nil, nil, err
+	}
 	s := &Server{
 		URL:  "http://" + ln.Addr().String(),
 		Sim:  f.sim,
@@ -141,7 +155,9 @@ func (f *FitConnect) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		_, ok := f.bearer(r)
 		if !ok {
 			f.unauthorized++
+			f.markCount("unauthorized", &f.unauthorized)
 			f.sim.requests["401 "+r.Method+" "+r.URL.Path]++
+			f.sim.markCount(tableRequest, f.sim.requests, "401 "+r.Method+" "+r.URL.Path)
 		}
 		f.sim.mu.Unlock()
 		if !ok {
@@ -173,7 +189,11 @@ func (f *FitConnect) Unauthorized() int {
 func (f *FitConnect) RevokeTokens() {
 	f.sim.mu.Lock()
 	defer f.sim.mu.Unlock()
-	clear(f.tokens)
+	for tok := range f.tokens {
+		delete(f.tokens, tok)
+		f.markToken(tok)
+	}
+	f.sim.save()
 }
 
 // CallbackSecret returns the callback secret stored for destination id (the API never
@@ -248,6 +268,8 @@ func (f *FitConnect) issueToken(r *http.Request, body []byte) reply {
 	tok := base64.RawURLEncoding.EncodeToString(raw[:])
 	f.tokens[tok] = issuedToken{client: id, expires: f.fc.Now().Add(f.fc.TokenTTL)}
 	f.issued++
+	f.markToken(tok)
+	f.markCount("issued", &f.issued)
 	return reply{status: http.StatusOK, body: tokenOut{AccessToken: tok, TokenType: "Bearer", ExpiresIn: int64(f.fc.TokenTTL / time.Second)}}
 }
 
@@ -507,6 +529,7 @@ func (f *FitConnect) createDestination(r *http.Request, body []byte) reply {
 	d.body.Callback.Secret = ""
 	f.dests[d.id] = d
 	f.order = append(f.order, d.id)
+	f.markDest(d)
 	f.sim.effect("create-destination", d.id)
 	return reply{status: http.StatusCreated, body: d.out()}
 }
@@ -543,6 +566,7 @@ func (f *FitConnect) updateDestination(r *http.Request, body []byte) reply {
 	d.secret = in.Callback.Secret
 	in.Callback.Secret = ""
 	d.body = in
+	f.markDest(d)
 	f.sim.effect("update-destination", d.id)
 	return reply{status: http.StatusOK, body: d.out()}
 }
@@ -568,6 +592,7 @@ func (f *FitConnect) addKey(r *http.Request, body []byte) reply {
 		return reply{status: http.StatusCreated, body: k}
 	}
 	d.keys[k.Kid] = k
+	f.markDest(d)
 	f.sim.effect("add-key", d.id+"/"+k.Kid)
 	return reply{status: http.StatusCreated, body: k}
 }

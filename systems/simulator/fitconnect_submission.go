@@ -139,7 +139,7 @@ type fcSubmission struct {
 }
 
 func (f *FitConnect) serviceKeys(_ *http.Request, _ []byte) reply {
-	keys, err := simKeys()
+	keys, err := f.keyPair()
 	if err != nil {
 		return serverError(err)
 	}
@@ -157,12 +157,13 @@ func (f *FitConnect) logEvent(sub *fcSubmission, k simKey, iss, event string, pa
 		return fmt.Errorf("sign %s event: %w", event, err)
 	}
 	sub.events = append(sub.events, set)
+	f.markSub(sub)
 	return nil
 }
 
 // logServiceEvent appends an event of the submission service (no payload) about sub.
 func (f *FitConnect) logServiceEvent(sub *fcSubmission, event string) error {
-	keys, err := simKeys()
+	keys, err := f.keyPair()
 	if err != nil {
 		return err
 	}
@@ -231,6 +232,7 @@ func (f *FitConnect) submitSubmission(r *http.Request, body []byte) reply {
 		return serverError(err)
 	}
 	sub.submitted, sub.meta, sub.data = true, in.EncryptedMetadata, in.EncryptedData
+	f.markSub(sub)
 	f.sim.effect("submit-submission", id)
 	return reply{status: http.StatusAccepted, body: sub.ref}
 }
@@ -274,6 +276,7 @@ func (f *FitConnect) caseEvents(r *http.Request, _ []byte) reply {
 	}
 	if sub.submitted && !sub.decided {
 		sub.polls++
+		f.markSub(sub)
 		if sub.polls > f.sim.cfg.TestPolls {
 			if err := f.decide(sub); err != nil {
 				return serverError(err)
@@ -286,7 +289,7 @@ func (f *FitConnect) caseEvents(r *http.Request, _ []byte) reply {
 // decide plays the receiving system: it checks the submission and logs its verdict,
 // signed with its key, which it adds to the destination's keys first.
 func (f *FitConnect) decide(sub *fcSubmission) error {
-	keys, err := simKeys()
+	keys, err := f.keyPair()
 	if err != nil {
 		return err
 	}
@@ -296,6 +299,7 @@ func (f *FitConnect) decide(sub *fcSubmission) error {
 		problems = append(problems, p)
 	}
 	d.keys[keys.receiver.jwk.Kid] = keys.receiver.jwk
+	f.markDest(d)
 	if len(problems) > 0 {
 		err = f.logEvent(sub, keys.receiver, d.id, "reject-submission", map[string]any{"problems": problems})
 	} else {
@@ -310,6 +314,7 @@ func (f *FitConnect) decide(sub *fcSubmission) error {
 	// The verdict is the receiving system's own doing, not the effect of a request: it
 	// shows in the event log, not among the effects.
 	sub.decided = true
+	f.markSub(sub)
 	return nil
 }
 

@@ -85,12 +85,10 @@ func (s *Sim) notify(r *http.Request, body []byte) reply {
 	s.effect(op, in.ARS+"/"+in.ServiceKey)
 	// Only a new notification gets here (a replayed key answers the stored reply), so the
 	// autopilot sees each notice once. Handle only queues it: the answer does not wait.
-	if s.autopilot != nil {
-		s.autopilot.Handle(AutopilotNotice{
-			Key: r.Header.Get("Idempotency-Key"), ARS: in.ARS, Service: in.ServiceKey,
-			Recipient: in.Recipient, Kind: in.Kind, Action: in.Action, Step: in.Step,
-		})
-	}
+	s.takeNotice(AutopilotNotice{
+		Key: r.Header.Get("Idempotency-Key"), ARS: in.ARS, Service: in.ServiceKey,
+		Recipient: in.Recipient, Kind: in.Kind, Action: in.Action, Step: in.Step,
+	})
 	// 202: the message is queued for delivery, as a mail gateway would answer.
 	return reply{status: http.StatusAccepted, body: created{ID: s.newID()}}
 }

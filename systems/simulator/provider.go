@@ -56,6 +56,7 @@ func (s *Sim) createTenant(_ *http.Request, body []byte) reply {
 	}
 	t := &tenant{tenantIn: in, ID: s.newID(), Status: "test"}
 	s.tenants[t.ID] = t
+	s.markTenant(t)
 	s.effect("create-tenant", in.ARS+"/"+in.ServiceKey)
 	return reply{status: http.StatusCreated, body: t}
 }
@@ -67,6 +68,7 @@ func (s *Sim) switchToProduction(r *http.Request, _ []byte) reply {
 		return notFound("tenant", id)
 	}
 	t.Status = "production"
+	s.markTenant(t)
 	s.effect("switch-to-production", t.ARS+"/"+t.ServiceKey)
 	return reply{status: http.StatusOK, body: t}
 }
@@ -101,6 +103,7 @@ func (s *Sim) sendTestSubmission(_ *http.Request, body []byte) reply {
 		sub.rejection = &p
 	}
 	s.submissions[sub.ID] = sub
+	s.markSubmission(sub)
 	s.effect("send-test-submission", in.ARS+"/"+in.ServiceKey)
 	return reply{status: http.StatusCreated, body: sub}
 }
@@ -114,6 +117,7 @@ func (s *Sim) getTestSubmission(r *http.Request, _ []byte) reply {
 		return notFound("test submission", id)
 	}
 	sub.polls++
+	s.markSubmission(sub)
 	switch {
 	case sub.State == "accepted" || sub.State == "rejected":
 	case sub.polls > s.cfg.TestPolls && sub.rejection != nil:

@@ -30,7 +30,8 @@ type Server struct {
 }
 
 // Start serves a new simulator of kind on addr ("" means 127.0.0.1 on a free port) and
-// returns once it accepts connections.
+// returns once it accepts connections. With cfg.StateDir it continues the state kept
+// there (see Open).
 func Start(kind Kind, cfg Config, addr string) (*Server, error) {
 	if !kind.Valid() {
 		return nil, fmt.Errorf("start simulator: unknown kind %q (want provider, state or municipality)", kind)
@@ -42,7 +43,11 @@ func Start(kind Kind, cfg Config, addr string) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("start %s simulator: %w", kind, err)
 	}
-	sim := New(kind, cfg)
+	sim, err := Open(kind, cfg)
+	if err != nil {
+		_ = ln.Close()
+		return nil, err
+	}
 	s := &Server{
 		URL:  "http://" + ln.Addr().String(),
 		Sim:  sim,
@@ -98,7 +103,8 @@ func (s *Server) Up() error {
 }
 
 // Close stops the server: requests waiting out the simulated latency fail at once,
-// others get a short grace period. It is safe to call more than once.
+// others get a short grace period; then the simulator's state directory is released.
+// It is safe to call more than once.
 func (s *Server) Close() error {
 	s.closeOnce.Do(func() {
 		s.Sim.stop()
@@ -112,6 +118,9 @@ func (s *Server) Close() error {
 			}
 		}
 		s.serving.Wait()
+		if err := s.Sim.Close(); err != nil && s.closeErr == nil {
+			s.closeErr = err
+		}
 	})
 	return s.closeErr
 }

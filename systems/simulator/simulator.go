@@ -72,6 +72,13 @@ type Config struct {
 	// (first submitted, then forwarded) before the next one sees it accepted or
 	// rejected. 0 means 1; a negative value settles it at the first GET.
 	TestPolls int
+	// StateDir, when set, is the directory where the simulator keeps its state (in
+	// JournalFile(kind)), so that a restart on it, after a crash too, finds every
+	// tenant, link, destination, submission, idempotency key and counter an answer told
+	// of: as a real system keeps its database. Empty keeps the state in memory, lost with
+	// the simulator. Scripted faults and the error rate's draws are never kept. Open and
+	// Start take it; New refuses it.
+	StateDir string
 }
 
 // Fault scripts a failure for requests whose method is Method (empty: any) and whose
@@ -114,7 +121,7 @@ type Counters struct {
 }
 
 // Sim is one simulated system. It implements http.Handler and is safe for concurrent
-// use. All state lives in memory and is lost with the Sim.
+// use. Its state lives in memory and, with Config.StateDir, in a journal there.
 type Sim struct {
 	kind Kind
 	cfg  Config
@@ -142,6 +149,16 @@ type Sim struct {
 	links       map[string]*link
 	routing     map[routeKey]*routeEntry
 	autopilot   *Autopilot
+	// notices are the waiting notices handed to the autopilot whose action has not
+	// finished, by key: kept with a StateDir only, so that a restart hands them over
+	// again (see SetAutopilot).
+	notices map[string]AutopilotNotice
+
+	// journal keeps the state with Config.StateDir (nil without); dirty holds what
+	// changed since the last commit; ext is the state a kind adds (FIT-Connect's).
+	journal *journal
+	dirty   map[dirtyKey]func() any
+	ext     stateExt
 }
 
 // stored is the answer kept for an idempotency key and the fingerprint of the request
@@ -151,10 +168,24 @@ type stored struct {
 	resp        response
 }
 
-// New returns a simulator of kind. It panics on an unknown kind, a programming error.
+// New returns a simulator of kind that keeps its state in memory. It panics on an
+// unknown kind or a Config.StateDir (Open keeps state there), programming errors.
 func New(kind Kind, cfg Config) *Sim {
+	if cfg.StateDir != "" {
+		panic("simulator: New keeps state in memory; use Open for a StateDir")
+	}
+	s, err := Open(kind, cfg)
+	if err != nil {
+		panic(err.Error())
+	}
+	return s
+}
+
+// Open returns a simulator of kind with the state kept in cfg.StateDir (loaded from it
+// when there), or in memory when that is empty. Close releases the directory.
+func Open(kind Kind, cfg Config) (*Sim, error) {
 	if !kind.Valid() {
-		panic(fmt.Sprintf("simulator: unknown kind %q", kind))
+		return nil, fmt.Errorf("simulator: unknown kind %q (want provider, state or municipality)", kind)
 	}
 	s := newSim(kind, cfg)
 	switch kind {
@@ -179,7 +210,28 @@ func New(kind Kind, cfg Config) *Sim {
 		s.route("POST /v1/agreements", true, s.fileAgreement)
 		s.route("POST /v1/notifications", true, s.notify)
 	}
-	return s
+	if err := s.openState(); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// Close closes the simulator's journal; the state on disk is complete already (each
+// answer waited for its changes). Without a StateDir it does nothing. Serve no request
+// after Close.
+func (s *Sim) Close() error {
+	s.stop()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.journal == nil {
+		return nil
+	}
+	err := s.journal.close()
+	s.journal = nil
+	if err != nil {
+		return fmt.Errorf("close %s simulator state: %w", s.kind, err)
+	}
+	return nil
 }
 
 // newSim builds the pipeline every simulator shares, for any kind (FitConnectKind
@@ -210,6 +262,7 @@ func newSim(kind Kind, cfg Config) *Sim {
 		submissions: map[string]*submission{},
 		links:       map[string]*link{},
 		routing:     map[routeKey]*routeEntry{},
+		notices:     map[string]AutopilotNotice{},
 	}
 	s.mux.HandleFunc("GET /_sim/counters", s.getCounters)
 	s.mux.HandleFunc("GET /_sim/faults", s.getFaults)
@@ -250,23 +303,70 @@ func (s *Sim) RejectTests(ars string, problem systems.Problem) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.rejections[ars] = problem
+	s.markRejection(ars)
+	s.save()
 }
 
 // ClearRejections lets test submissions be accepted again.
 func (s *Sim) ClearRejections() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	for ars := range s.rejections {
+		s.markRejection(ars)
+	}
 	clear(s.rejections)
+	s.save()
 }
 
 // SetAutopilot makes the municipality simulator hand every new (not replayed)
 // notification to a; the autopilot acts on the waiting notices, after its delay and
 // without holding up the answer. nil detaches it. The caller owns a and stops it (before
 // whatever its Actor uses goes away). Other kinds of simulator receive no notifications.
+//
+// With a StateDir the simulator keeps every notice an autopilot took on until its action
+// finished, and hands those still open to a: a restart, kill -9 included, does not lose
+// an action the autopilot had queued or in flight (its action ID is the same, so one that
+// got through already is not taken twice).
 func (s *Sim) SetAutopilot(a *Autopilot) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.autopilot = a
+	if a == nil {
+		return
+	}
+	a.setDone(s.noticeDone)
+	for _, key := range slices.Sorted(maps.Keys(s.notices)) {
+		if !a.Handle(s.notices[key]) {
+			s.forgetNotice(key)
+		}
+	}
+	s.save()
+}
+
+// takeNotice hands a new notification to the autopilot and, with a StateDir, keeps it
+// until its action finished. Call with s.mu held.
+func (s *Sim) takeNotice(n AutopilotNotice) {
+	if s.autopilot == nil || !s.autopilot.Handle(n) || s.journal == nil {
+		return
+	}
+	s.notices[n.Key] = n
+	s.mark(tableNotice, n.Key, func() any { return n })
+}
+
+func (s *Sim) forgetNotice(key string) {
+	delete(s.notices, key)
+	s.mark(tableNotice, key, func() any { return nil })
+}
+
+// noticeDone forgets a notice whose action finished. The record need not wait for its
+// fsync: a notice handed over again after a crash repeats the action under the same ID.
+func (s *Sim) noticeDone(key string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, ok := s.notices[key]; ok {
+		s.forgetNotice(key)
+		_, _ = s.commit() // a failure shows in the next request's answer
+	}
 }
 
 // Counters returns a copy of the counters.
@@ -338,8 +438,10 @@ func (s *Sim) route(pattern string, mutating bool, h handler) {
 
 		s.mu.Lock()
 		s.requests[template]++
+		s.markCount(tableRequest, s.requests, template)
 		if mutating && key != "" {
 			s.keys[key] = struct{}{}
+			s.mark(tableKey, key, func() any { return true })
 		}
 		latency := s.cfg.Latency
 		if s.cfg.SlowRate > 0 && s.rng.Float64() < s.cfg.SlowRate {
@@ -373,9 +475,25 @@ func (s *Sim) wait(latency time.Duration) bool {
 	}
 }
 
+// process runs the request under the lock and returns the answer once the state it
+// reflects is on disk (with a StateDir): an answer a crash could take back is not sent.
 func (s *Sim) process(r *http.Request, mutating bool, key string, body []byte, readErr error, h handler) (response, bool) {
 	s.mu.Lock()
-	defer s.mu.Unlock()
+	resp, replayed := s.processLocked(r, mutating, key, body, readErr, h)
+	n, err := s.commit()
+	j := s.journal
+	s.mu.Unlock()
+	if err == nil && j != nil {
+		err = j.sync(n)
+	}
+	if err != nil {
+		return problemResponse(problemReply(http.StatusServiceUnavailable, "state-not-saved",
+			"Service Unavailable", "the simulator could not save its state: "+err.Error())), false
+	}
+	return resp, replayed
+}
+
+func (s *Sim) processLocked(r *http.Request, mutating bool, key string, body []byte, readErr error, h handler) (response, bool) {
 
 	if f := s.takeFault(r, false); f != nil {
 		return s.faultResponse(r, f), false
@@ -410,7 +528,9 @@ func (s *Sim) process(r *http.Request, mutating bool, key string, body []byte, r
 		} else {
 			resp = encode(h(r, body))
 			if resp.ok() {
-				s.idem[key] = stored{fingerprint: fp, resp: resp}
+				st := stored{fingerprint: fp, resp: resp}
+				s.idem[key] = st
+				s.mark(tableIdem, key, func() any { return st.record() })
 			}
 		}
 	}
@@ -526,12 +646,16 @@ func decodeBody(body []byte, v any) (reply, bool) {
 }
 
 // effect counts one application of a logical effect.
-func (s *Sim) effect(op, subject string) { s.effects[op+" "+subject]++ }
+func (s *Sim) effect(op, subject string) {
+	s.effects[op+" "+subject]++
+	s.markCount(tableEffect, s.effects, op+" "+subject)
+}
 
 // newID returns a deterministic UUID-shaped identifier (the Routing API wants UUIDs for
 // destinations); the first group tells which simulator issued it.
 func (s *Sim) newID() string {
 	s.seq++
+	s.mark(tableSeq, "", func() any { return s.seq })
 	return fmt.Sprintf("%08x-0000-4000-8000-%012x", s.idNS, s.seq)
 }
 

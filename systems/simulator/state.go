@@ -103,6 +103,7 @@ func (s *Sim) createLink(_ *http.Request, body []byte) reply {
 	}
 	l := &link{linkIn: in, ID: s.newID(), Status: "draft"}
 	s.links[l.ID] = l
+	s.markLink(l)
 	s.effect("create-portal-link", in.ARS+"/"+in.ServiceKey)
 	if in.DestinationID != "" {
 		s.addRoute(l)
@@ -119,6 +120,7 @@ func (s *Sim) addRoute(l *link) {
 		e = &routeEntry{lag: s.cfg.RoutingLag}
 		s.routing[k] = e
 	}
+	s.markRoute(k, e)
 	for _, r := range e.routes {
 		if r.DestinationID == l.DestinationID {
 			return
@@ -154,6 +156,7 @@ func (s *Sim) activateLink(r *http.Request, _ []byte) reply {
 		return notFound("portal link", id)
 	}
 	l.Status = "active"
+	s.markLink(l)
 	s.effect("activate-portal-link", l.ARS+"/"+l.ServiceKey)
 	return reply{status: http.StatusOK, body: l}
 }
@@ -219,6 +222,7 @@ func (s *Sim) getRoutes(r *http.Request, _ []byte) reply {
 		e := s.routing[k]
 		if e.lag > 0 {
 			e.lag--
+			s.markRoute(k, e)
 			continue
 		}
 		all = append(all, e.routes...)
