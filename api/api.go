@@ -365,7 +365,7 @@ func decode(r *http.Request, v any) error {
 	strict := json.NewDecoder(bytes.NewReader(raw))
 	strict.DisallowUnknownFields()
 	if err := strict.Decode(v); err != nil {
-		return badRequest("request body: %s", err)
+		return badRequest("%s", textrule.DecodeError("", err))
 	}
 	return nil
 }

@@ -58,3 +58,32 @@ func TestBodyLimit(t *testing.T) {
 		})
 	}
 }
+
+// TestWrongTypeNamesTheField: a value of the wrong JSON type is refused naming the field
+// and what it should be, not a Go struct, and the starter is not called.
+func TestWrongTypeNamesTheField(t *testing.T) {
+	h, fake := newTestAPI(t, nil)
+	ts := httptest.NewServer(h)
+	defer ts.Close()
+	for body, want := range map[string]string{
+		`{"action":"cancel","action_id":"a","reason":1}`:       "reason: want a string, not a number",
+		`{"action":"cancel","action_id":["a"],"reason":"r"}`:   "action_id: want a string, not a list",
+		`{"action":"cancel","action_id":"a","unknown":"r"}`:    `request body: unknown field "unknown"`,
+		`{"action":"cancel","action_id":"a","data":"nothing"}`: "",
+	} {
+		before := fake.calls.Load()
+		req, err := http.NewRequest("POST", ts.URL+"/api/v1/rollins/055150000000/99107023037000/actions", strings.NewReader(body))
+		require.NoError(t, err)
+		req.Header.Set("Authorization", "Bearer "+pmToken)
+		resp, err := ts.Client().Do(req)
+		require.NoError(t, err)
+		if want == "" { // data is any JSON value here; the workflow judges it
+			require.Equal(t, http.StatusOK, resp.StatusCode, body)
+			resp.Body.Close()
+			continue
+		}
+		requireJSONError(t, resp, http.StatusBadRequest, want)
+		resp.Body.Close()
+		require.Equal(t, before, fake.calls.Load(), body)
+	}
+}

@@ -15,6 +15,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"reflect"
 	"strings"
 	"unicode"
 	"unicode/utf8"
@@ -236,4 +237,51 @@ func JSONStrings(raw []byte, prefix string, visit func(path, s string, validUTF8
 			after()
 		}
 	}
+}
+
+// DecodeError words an error of encoding/json's decoder for the person who sent the JSON
+// value named prefix ("data"; "" for a request body, whose fields are named alone): a value
+// of the wrong type names its field and what it should be ("data.received: want true or
+// false, not a string") instead of a Go struct's; other errors keep the decoder's words.
+func DecodeError(prefix string, err error) error {
+	whole := prefix
+	if whole == "" {
+		whole = "request body"
+	}
+	var typ *json.UnmarshalTypeError
+	if errors.As(err, &typ) && typ.Type != nil {
+		path := whole
+		if typ.Field != "" {
+			path = strings.TrimPrefix(prefix+"."+typ.Field, ".")
+		}
+		got := typ.Value
+		if f := strings.Fields(got); len(f) > 0 {
+			got = f[0]
+		}
+		return fmt.Errorf("%s: want %s, not %s", path, jsonKindOf(typ.Type), jsonKindNames[got])
+	}
+	return fmt.Errorf("%s: %s", whole, strings.TrimPrefix(err.Error(), "json: "))
+}
+
+// jsonKindNames are the names of JSON's kinds of value as a caller reads them.
+var jsonKindNames = map[string]string{
+	"string": "a string", "number": "a number", "bool": "true or false", "array": "a list", "object": "an object",
+}
+
+// jsonKindOf names the JSON kind of value a Go type takes.
+func jsonKindOf(t reflect.Type) string {
+	switch t.Kind() {
+	case reflect.Bool:
+		return "true or false"
+	case reflect.String:
+		return "a string"
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64, reflect.Uint, reflect.Uint8,
+		reflect.Uint16, reflect.Uint32, reflect.Uint64, reflect.Float32, reflect.Float64:
+		return "a number"
+	case reflect.Slice, reflect.Array:
+		return "a list"
+	case reflect.Pointer:
+		return jsonKindOf(t.Elem())
+	}
+	return "an object"
 }

@@ -1,6 +1,7 @@
 package textrule
 
 import (
+	"encoding/json"
 	"strings"
 	"testing"
 	"unicode/utf8"
@@ -100,4 +101,33 @@ func FuzzClean(f *testing.F) {
 		}
 		require.NoError(t, Text("x", Clean(s, max), max))
 	})
+}
+
+func TestDecodeError(t *testing.T) {
+	type data struct {
+		Received *bool    `json:"received"`
+		Note     string   `json:"note"`
+		Tags     []string `json:"tags"`
+		Inner    struct {
+			N int `json:"n"`
+		} `json:"inner"`
+	}
+	for _, tc := range []struct {
+		prefix, body, want string
+	}{
+		{"data", `{"received":"yes"}`, "data.received: want true or false, not a string"},
+		{"data", `{"note":1.5}`, "data.note: want a string, not a number"},
+		{"data", `{"tags":{}}`, "data.tags: want a list, not an object"},
+		{"data", `{"inner":{"n":true}}`, "data.inner.n: want a number, not true or false"},
+		{"data", `[]`, "data: want an object, not a list"},
+		{"", `{"note":[]}`, "note: want a string, not a list"},
+		{"", `{"x":1}`, `request body: unknown field "x"`},
+	} {
+		dec := json.NewDecoder(strings.NewReader(tc.body))
+		dec.DisallowUnknownFields()
+		var d data
+		err := dec.Decode(&d)
+		require.Error(t, err, tc.body)
+		require.EqualError(t, DecodeError(tc.prefix, err), tc.want, tc.body)
+	}
 }

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/rollin-efa/rollin/domain"
+	"github.com/rollin-efa/rollin/textrule"
 )
 
 // Update names: the actions people and operators take on a run. They are the `action`
@@ -186,7 +187,7 @@ func decodeStrict(raw json.RawMessage, v any) error {
 	dec := json.NewDecoder(strings.NewReader(string(raw)))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
-		return fmt.Errorf("data: %w", err)
+		return textrule.DecodeError("data", err)
 	}
 	return nil
 }
