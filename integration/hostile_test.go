@@ -29,6 +29,7 @@ var hostileValues = []hostileValue{
 	{"invalid utf-8", "a\xffb", "a\xffb", "not valid UTF-8"},
 	{"escape", `a\u001b[2Jb`, "a\x1b[2Jb", "contains the control character U+001B"},
 	{"c1 control", `a\u009bb`, "a\u009bb", "contains the control character U+009B"},
+	{"right-to-left override", `a\u202eb`, "a\u202eb", "contains the invisible formatting character U+202E"},
 }
 
 // withLong adds the over-long value for a field with limit max.

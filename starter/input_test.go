@@ -25,6 +25,7 @@ var hostile = []struct{ name, value, rule string }{
 	{"invalid utf-8", "a\xffb", "not valid UTF-8"},
 	{"escape", "a\x1b[2Jb", "contains the control character U+001B"},
 	{"delete", "a\x7fb", "contains the control character U+007F"},
+	{"right-to-left override", "a\u202eb", "contains the invisible formatting character U+202E"},
 }
 
 // TestEveryFieldRefusesHostileText sends each hostile value in each string field of each
