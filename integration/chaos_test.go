@@ -234,27 +234,37 @@ func TestChaosDatabaseConnectionsKilled(t *testing.T) {
 	require.Len(t, all, runs)
 	events := 0
 	for _, r := range all {
-		q, err := h.client.QueryWorkflow(ctx, r.ID, "", workflows.QueryStatus)
-		require.NoError(t, err)
-		var wf domain.RunStatus
-		require.NoError(t, q.Get(&wf))
-		rm, err := h.store.Run(ctx, r.ID)
-		require.NoError(t, err)
-		require.Equal(t, wf.Seq, rm.Seq, "%s: seq", r.ID)
-		require.Equal(t, wf.State, rm.State, "%s: state", r.ID)
-		require.Equal(t, wf.Stage, rm.Stage, "%s: stage", r.ID)
-		require.Equal(t, stepStates(wf), stepStates(rm), "%s: steps", r.ID)
-		audit, err := h.store.Audit(ctx, r.ID)
-		require.NoError(t, err)
-		require.NotEmpty(t, audit, r.ID)
-		for i, e := range audit {
-			require.Equal(t, int64(i+1), e.Seq, "%s: audit log without gaps", r.ID)
-		}
+		_, audit := requireReadModelMatchesWorkflow(t, h, r.ID)
 		events += len(audit)
 	}
 	h.requireExactlyOnce()
 	reportFigures(t, "%d runs on autopilot, %d database connections killed every 300 ms; read model equal to Temporal's state for %d of %d runs, %d audit events without gaps, effects each applied once",
 		runs, terminated, len(all), runs, events)
+}
+
+// requireReadModelMatchesWorkflow checks one run after a fault: the read model's seq,
+// state, stage and steps equal what the workflow itself reports (a Temporal query), and
+// its audit log is numbered without gaps. It returns the read model's run and audit log.
+func requireReadModelMatchesWorkflow(t *testing.T, h *harness, id string) (domain.RunStatus, []domain.AuditEvent) {
+	t.Helper()
+	ctx := context.Background()
+	q, err := h.client.QueryWorkflow(ctx, id, "", workflows.QueryStatus)
+	require.NoError(t, err)
+	var wf domain.RunStatus
+	require.NoError(t, q.Get(&wf))
+	rm, err := h.store.Run(ctx, id)
+	require.NoError(t, err)
+	require.Equal(t, wf.Seq, rm.Seq, "%s: seq", id)
+	require.Equal(t, wf.State, rm.State, "%s: state", id)
+	require.Equal(t, wf.Stage, rm.Stage, "%s: stage", id)
+	require.Equal(t, stepStates(wf), stepStates(rm), "%s: steps", id)
+	audit, err := h.store.Audit(ctx, id)
+	require.NoError(t, err)
+	require.NotEmpty(t, audit, id)
+	for i, e := range audit {
+		require.Equal(t, int64(i+1), e.Seq, "%s: audit log without gaps", id)
+	}
+	return rm, audit
 }
 
 // sumEffects counts the effects all simulators applied.
