@@ -12,7 +12,6 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -73,7 +72,7 @@ func Open(ctx context.Context, url string, log *zap.Logger) (*Store, error) {
 	if err := migrate(ctx, cfg.ConnConfig, log); err != nil {
 		return nil, err
 	}
-	boundWaits(cfg, url)
+	boundWaits(cfg)
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("store: connect to %s: %w", dbName, err)
@@ -85,27 +84,17 @@ func Open(ctx context.Context, url string, log *zap.Logger) (*Store, error) {
 	return &Store{pool: pool, log: log}, nil
 }
 
-// Defaults of the pool's connections where database.url does not set them (as
-// `statement_timeout=…` or `pool_max_conns=…` in its query).
-const (
-	// DefaultStatementTimeout ends a statement that waits longer, on a lock or a database
-	// that stopped answering without closing the connection (a failover, a partition):
-	// without it such a statement, and every request queued behind it for a connection,
-	// waits for as long as TCP keeps the connection open. No statement of Rollin's takes
-	// this long when the database is well.
-	DefaultStatementTimeout = "30s"
-	// DefaultMaxConns is the pool's size: pgx's default (4 on small machines) let four
-	// stuck reads hold up every page's session lookup.
-	DefaultMaxConns = 16
-)
+// DefaultStatementTimeout ends a statement that waits longer, on a lock or on a database
+// that stopped answering without closing the connection (a failover, a partition), where
+// database.url sets no `statement_timeout`: without it such a statement, and every request
+// queued behind it for one of the pool's connections, waits for as long as TCP keeps the
+// connection open. No statement of Rollin's takes this long when the database is well.
+const DefaultStatementTimeout = "30s"
 
-// boundWaits applies the defaults above where the URL does not set them.
-func boundWaits(cfg *pgxpool.Config, rawURL string) {
+// boundWaits applies DefaultStatementTimeout where the URL sets no statement timeout.
+func boundWaits(cfg *pgxpool.Config) {
 	if _, ok := cfg.ConnConfig.RuntimeParams["statement_timeout"]; !ok {
 		cfg.ConnConfig.RuntimeParams["statement_timeout"] = DefaultStatementTimeout
-	}
-	if !strings.Contains(rawURL, "pool_max_conns") {
-		cfg.MaxConns = DefaultMaxConns
 	}
 }
 
