@@ -227,15 +227,17 @@ func parseServices(raw []byte, ext string) (serviceImport, error) {
 		reject := func(format string, args ...any) {
 			res.Rejected = append(res.Rejected, serviceRejection{Entry: n, Key: key, Reason: fmt.Sprintf(format, args...)})
 		}
-		if reason := badText(entry); reason != "" {
-			reject("%s", reason)
-			continue
-		}
 		dec := json.NewDecoder(bytes.NewReader(entry))
 		dec.DisallowUnknownFields()
 		var svc domain.Service
 		if err := dec.Decode(&svc); err != nil {
 			reject("%s", decodeReason(err))
+			continue
+		}
+		// After decoding, so that a bad byte under a key no Steckbrief has is reported as
+		// the unknown field it is in.
+		if reason := badText(entry); reason != "" {
+			reject("%s", reason)
 			continue
 		}
 		if k, err := domain.ParseServiceKey(string(svc.Key)); err == nil {
