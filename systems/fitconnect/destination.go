@@ -45,8 +45,8 @@ type Destination struct {
 	// Status is FIT-Connect's status as read; ignored on writes.
 	Status string
 	// Name is the destination's name and, as long as ID is unknown, the stable reference
-	// Ensure looks it up by. Assumption: the Submission API's field is "name"; DESIGN.md
-	// only says a destination has a name.
+	// Ensure looks it up by. Assumption: the Submission API's field is "name" (FITKO's
+	// published Submission API document, version 1.1.3, defines none; see issue 15).
 	Name string
 	// CallbackURL receives FIT-Connect's callbacks; it must be https.
 	CallbackURL string

@@ -12,8 +12,8 @@ import (
 	"slices"
 )
 
-// Key parameters FIT-Connect prescribes (DESIGN.md, and the JWK schema of FITKO's Routing
-// API document, which the Submission API shares): RSA of at least 4096 bits, exponent
+// Key parameters FIT-Connect prescribes (FITKO's documentation, and the JWK schema of its
+// Routing API document, which the Submission API shares): RSA of at least 4096 bits, exponent
 // AQAB, RSA-OAEP-256 with key_ops wrapKey for encryption, PS512 with key_ops verify for
 // signatures, a certificate chain in x5c, a kid of 8 to 64 characters.
 const (

@@ -32,8 +32,8 @@ func metadataSchema(version string) string {
 	return "https://schema.fitko.de/fit-connect/metadata/" + version + "/metadata.schema.json"
 }
 
-// Wire types of the Submission API's submission endpoints. Assumption (DESIGN.md names the
-// steps, not the fields): the field names follow FITKO's documentation as the author
+// Wire types of the Submission API's submission endpoints. Assumption (where FITKO's
+// documentation names the steps, not the fields): the field names follow FITKO's documentation as the author
 // knows it; the simulator shares them, so the contract test checks they agree.
 
 type wireServiceType struct {

@@ -7,9 +7,9 @@
 // as JWE to the destination's key, submit — and reads the verdict from the case's event
 // log of signed Security Event Tokens (Prepare, Submit, Verdict).
 //
-// It follows FITKO's published FIT-Connect documentation (docs.fitko.de) as summarised in
-// DESIGN.md, "Facts to follow". Where that summary is silent the package follows the
-// documentation as the author knows it and says so at the spot ("Assumption:").
+// It follows FITKO's published FIT-Connect documentation (docs.fitko.de). Where a detail
+// is not pinned down there the package follows the documentation as the author knows it
+// and says so at the spot ("Assumption:").
 //
 // Like the other clients under systems, it never retries on its own, with one exception:
 // a 401 is answered by fetching a fresh token and repeating the call once, because an

@@ -26,7 +26,7 @@ import (
 )
 
 // The simulator's submissions follow FIT-Connect's Submission API as the client package
-// describes it (and DESIGN.md summarises it):
+// describes it (after FITKO's published documentation):
 //
 //	POST /v1/submissions             announce           effect announce-submission <id>
 //	PUT  /v1/submissions/{id}        metadata and data as JWE, submit
