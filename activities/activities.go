@@ -8,7 +8,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net/http"
 	"time"
 
 	"go.temporal.io/sdk/activity"
@@ -16,13 +15,11 @@ import (
 	"go.temporal.io/sdk/worker"
 	"go.uber.org/zap"
 
-	"github.com/rollin-efa/rollin/config"
 	"github.com/rollin-efa/rollin/domain"
 	"github.com/rollin-efa/rollin/observability"
 	"github.com/rollin-efa/rollin/store"
 	"github.com/rollin-efa/rollin/systems"
 	"github.com/rollin-efa/rollin/systems/municipality"
-	"github.com/rollin-efa/rollin/systems/notify"
 	"github.com/rollin-efa/rollin/systems/provider"
 	"github.com/rollin-efa/rollin/systems/state"
 	"github.com/rollin-efa/rollin/textrule"
@@ -30,6 +27,8 @@ import (
 )
 
 // Activities holds the dependencies of the activities; its methods are the activities.
+// It receives ready clients: the programs build them from the configuration in one place
+// (their composition root), so that every process that runs a worker wires them alike.
 type Activities struct {
 	Store        *store.Store
 	Provider     *provider.Client
@@ -50,39 +49,6 @@ type Activities struct {
 	Metrics *observability.Metrics
 	// Log receives failed calls and incidents with the run's fields (nil: no logs).
 	Log *zap.Logger
-}
-
-// New wires the activities to the store, to the three systems at the configured URLs and
-// to FIT-Connect through the configured subscribers, so that every process that runs a
-// worker (rollin dev, rollin worker, the benchmarks) builds them alike. A bad URL or
-// subscriber is a *config.KeyError naming its key. With
-// WithMetrics, each system's client gets its own metered transport, so the external-call
-// metrics tell the systems apart.
-func New(cfg config.Config, st *store.Store, opts ...Option) (*Activities, error) {
-	a := &Activities{Store: st, TestPoll: cfg.Process.TestPoll, Identity: cfg.Temporal.Identity()}
-	for _, o := range opts {
-		o(a)
-	}
-	hc := func(system string) *http.Client {
-		return &http.Client{Timeout: cfg.Systems.Timeout, Transport: a.Metrics.Transport(system, nil)}
-	}
-	var err error
-	if a.Provider, err = provider.New(cfg.Systems.ProviderURL, hc(observability.SystemProvider)); err != nil {
-		return nil, &config.KeyError{Key: "systems.provider_url", Msg: err.Error()}
-	}
-	if a.State, err = state.New(cfg.Systems.StateURL, hc(observability.SystemState)); err != nil {
-		return nil, &config.KeyError{Key: "systems.state_url", Msg: err.Error()}
-	}
-	if a.Municipality, err = municipality.New(cfg.Systems.MunicipalityURL, hc(observability.SystemMunicipality)); err != nil {
-		return nil, &config.KeyError{Key: "systems.municipality_url", Msg: err.Error()}
-	}
-	if a.FitConnect, err = newFitConnect(cfg.FitConnect, hc(observability.SystemFitConnect)); err != nil {
-		return nil, err
-	}
-	if a.Notifiers, err = NewNotifiers(cfg.Notify, hc(notify.SystemWebhook)); err != nil {
-		return nil, err
-	}
-	return a, nil
 }
 
 // Register registers every activity under the name the workflow calls it by.

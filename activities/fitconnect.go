@@ -5,12 +5,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net/http"
-	"os"
 
 	"go.temporal.io/sdk/activity"
 
-	"github.com/rollin-efa/rollin/config"
 	"github.com/rollin-efa/rollin/domain"
 	"github.com/rollin-efa/rollin/systems"
 	"github.com/rollin-efa/rollin/systems/fitconnect"
@@ -24,61 +21,6 @@ type FitConnect struct {
 	Subscribers      fitconnect.Subscribers
 	MetadataVersions []string
 	Sender           *fitconnect.Client
-}
-
-// newFitConnect builds a token source and client per configured subscriber and reads its
-// encryption certificate, so that a missing file or a short key stops the worker at
-// start-up with the key named. Without subscribers and sender it returns nil: the
-// installation does not connect municipalities by FIT-Connect, and the steps say so.
-func newFitConnect(cfg config.FitConnect, hc *http.Client) (*FitConnect, error) {
-	if len(cfg.Subscribers) == 0 && cfg.Sender.ClientID == "" {
-		return nil, nil
-	}
-	if cfg.SubmissionURL == "" {
-		return nil, &config.KeyError{Key: "fitconnect.submission_url", Msg: "required with fitconnect.subscribers or fitconnect.sender (and token_url with it)"}
-	}
-	fc := &FitConnect{MetadataVersions: cfg.MetadataVersions}
-	if cfg.Sender.ClientID != "" {
-		var err error
-		if fc.Sender, err = newClient(cfg, "fitconnect.sender", cfg.Sender.ClientID, cfg.Sender.ClientSecret, hc); err != nil {
-			return nil, err
-		}
-	}
-	for i, s := range cfg.Subscribers {
-		key := fmt.Sprintf("fitconnect.subscribers[%d]", i)
-		pemData, err := os.ReadFile(s.EncryptionCertFile)
-		if err != nil {
-			return nil, &config.KeyError{Key: key + ".encryption_cert_file", Msg: err.Error()}
-		}
-		jwk, err := fitconnect.ParseEncryptionKey(pemData)
-		if err != nil {
-			return nil, &config.KeyError{Key: key + ".encryption_cert_file", Msg: err.Error()}
-		}
-		cl, err := newClient(cfg, key, s.ClientID, s.ClientSecret, hc)
-		if err != nil {
-			return nil, err
-		}
-		fc.Subscribers = append(fc.Subscribers, fitconnect.Subscriber{
-			Area: s.ARS, Client: cl, EncryptionKey: jwk, CallbackURL: s.CallbackURL, CallbackSecret: fitconnect.Secret(s.CallbackSecret),
-		})
-	}
-	return fc, nil
-}
-
-// newClient is a Submission API client for one API client (its own token source); key
-// names the client's configuration in errors.
-func newClient(cfg config.FitConnect, key, id, secret string, hc *http.Client) (*fitconnect.Client, error) {
-	ts, err := fitconnect.NewTokenSource(fitconnect.Credentials{
-		TokenURL: cfg.TokenURL, ClientID: id, ClientSecret: fitconnect.Secret(secret), HTTPClient: hc,
-	})
-	if err != nil {
-		return nil, &config.KeyError{Key: key, Msg: err.Error()}
-	}
-	cl, err := fitconnect.New(cfg.SubmissionURL, ts, hc)
-	if err != nil {
-		return nil, &config.KeyError{Key: "fitconnect.submission_url", Msg: err.Error()}
-	}
-	return cl, nil
 }
 
 // EnsureDestination makes the municipality's FIT-Connect destination for the service

@@ -4,10 +4,7 @@ import (
 	"crypto/rsa"
 	"crypto/x509"
 	"encoding/pem"
-	"errors"
 	"net/http"
-	"os"
-	"path/filepath"
 	"slices"
 	"testing"
 	"time"
@@ -18,7 +15,6 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/rollin-efa/rollin/catalog"
-	"github.com/rollin-efa/rollin/config"
 	"github.com/rollin-efa/rollin/domain"
 	"github.com/rollin-efa/rollin/store"
 	"github.com/rollin-efa/rollin/store/storetest"
@@ -53,48 +49,6 @@ func TestDestinationForCarriesRunAndSubscriber(t *testing.T) {
 	require.Equal(t, []string{"1.2.0"}, d.MetadataVersions)
 }
 
-// TestNewFitConnectNamesTheBadKey: a subscriber that cannot work stops the worker at
-// start-up with the key to fix, not at the first roll-in.
-func TestNewFitConnectNamesTheBadKey(t *testing.T) {
-	t.Parallel()
-	dir := t.TempDir()
-	small, _, err := fitconnect.SelfSignedCertificate("too small", 2048)
-	require.NoError(t, err)
-	smallFile := filepath.Join(dir, "small.pem")
-	require.NoError(t, os.WriteFile(smallFile, small, 0o600))
-	notPEM := filepath.Join(dir, "not.pem")
-	require.NoError(t, os.WriteFile(notPEM, []byte("hello"), 0o600))
-
-	sub := config.Subscriber{ClientID: "c", ClientSecret: "s", CallbackURL: "https://fv.example/cb", CallbackSecret: "0123456789abcdef0123456789abcdef"}
-	for name, tc := range map[string]struct {
-		cfg     config.FitConnect
-		key     string
-		message string
-	}{
-		"no submission URL": {config.FitConnect{Subscribers: []config.Subscriber{sub}}, "fitconnect.submission_url", "required"},
-		"missing file":      {withCert(sub, filepath.Join(dir, "absent.pem")), "fitconnect.subscribers[0].encryption_cert_file", "no such file"},
-		"not PEM":           {withCert(sub, notPEM), "fitconnect.subscribers[0].encryption_cert_file", "no PEM CERTIFICATE"},
-		"2048-bit key":      {withCert(sub, smallFile), "fitconnect.subscribers[0].encryption_cert_file", "4096"},
-	} {
-		t.Run(name, func(t *testing.T) {
-			t.Parallel()
-			_, err := newFitConnect(tc.cfg, nil)
-			var ke *config.KeyError
-			require.True(t, errors.As(err, &ke), "%v", err)
-			require.Equal(t, tc.key, ke.Key)
-			require.Contains(t, ke.Msg, tc.message)
-		})
-	}
-	fc, err := newFitConnect(config.FitConnect{}, nil)
-	require.NoError(t, err)
-	require.Nil(t, fc, "no subscribers, no FIT-Connect")
-}
-
-func withCert(sub config.Subscriber, file string) config.FitConnect {
-	sub.EncryptionCertFile = file
-	return config.FitConnect{SubmissionURL: "https://fc.example", TokenURL: "https://fc.example/token", Subscribers: []config.Subscriber{sub}}
-}
-
 // TestEnsureDestinationThroughTheSimulator runs the activity against a real FIT-Connect
 // simulator and a real store: a run that carries a Steckbrief without submission schemas
 // (loaded before they were recorded) gets them from the store; a Steckbrief that has none
@@ -121,10 +75,8 @@ func newFitConnectFixture(t *testing.T) fitConnectFixture {
 
 	const clientID, secret = "subscriber", "subscriber-secret-0123456789"
 	const senderID, senderSecret = "sender", "sender-secret-0123456789"
-	certFile := filepath.Join(t.TempDir(), "cert.pem")
 	certPEM, keyPEM, err := fitconnect.SelfSignedCertificate("test receiving system", fitconnect.MinRSABits)
 	require.NoError(t, err)
-	require.NoError(t, os.WriteFile(certFile, certPEM, 0o600))
 	block, _ := pem.Decode(keyPEM)
 	priv, err := x509.ParsePKCS1PrivateKey(block.Bytes)
 	require.NoError(t, err)
@@ -132,11 +84,18 @@ func newFitConnectFixture(t *testing.T) fitConnectFixture {
 		Clients: map[string]string{clientID: secret, senderID: senderSecret}, ReceiverKeys: []*rsa.PrivateKey{priv}}, "")
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = srv.Close() })
-	f, err := newFitConnect(config.FitConnect{SubmissionURL: srv.URL, TokenURL: srv.URL + "/token", MetadataVersions: []string{"1.2.0"},
-		Subscribers: []config.Subscriber{{ClientID: clientID, ClientSecret: secret, EncryptionCertFile: certFile,
-			CallbackURL: "https://fv.example/cb", CallbackSecret: "0123456789abcdef0123456789abcdef"}},
-		Sender: config.Sender{ClientID: senderID, ClientSecret: senderSecret}}, nil)
+	client := func(id, secret string) *fitconnect.Client {
+		ts, err := fitconnect.NewTokenSource(fitconnect.Credentials{TokenURL: srv.URL + "/token", ClientID: id, ClientSecret: fitconnect.Secret(secret)})
+		require.NoError(t, err)
+		cl, err := fitconnect.New(srv.URL, ts, nil)
+		require.NoError(t, err)
+		return cl
+	}
+	jwk, err := fitconnect.ParseEncryptionKey(certPEM)
 	require.NoError(t, err)
+	f := &FitConnect{MetadataVersions: []string{"1.2.0"}, Sender: client(senderID, senderSecret),
+		Subscribers: fitconnect.Subscribers{{Client: client(clientID, secret), EncryptionKey: jwk,
+			CallbackURL: "https://fv.example/cb", CallbackSecret: "0123456789abcdef0123456789abcdef"}}}
 	return fitConnectFixture{a: &Activities{Store: st, FitConnect: f, TestPoll: time.Millisecond}, sim: fc,
 		wohngeld: byKey("99107023037000"), hund: byKey("99102013104000")}
 }

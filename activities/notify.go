@@ -1,19 +1,15 @@
 package activities
 
 import (
-	"cmp"
 	"context"
 	"errors"
 	"fmt"
-	"net/http"
-	"net/url"
 	"slices"
 	"strings"
 	"time"
 
 	"go.uber.org/zap"
 
-	"github.com/rollin-efa/rollin/config"
 	"github.com/rollin-efa/rollin/domain"
 	"github.com/rollin-efa/rollin/store"
 	"github.com/rollin-efa/rollin/systems"
@@ -30,8 +26,8 @@ const (
 )
 
 // Notifiers send the notices by e-mail and webhook, besides the municipality's system.
-// Either sender may be nil (that channel is off); New leaves Activities.Notifiers nil
-// when both are.
+// Either sender may be nil (that channel is off); Activities.Notifiers is nil when both
+// are.
 type Notifiers struct {
 	Mailer  *notify.Mailer
 	Webhook *notify.Webhook
@@ -41,42 +37,23 @@ type Notifiers struct {
 	// PM and Operator receive the notices for their roles, unless the run's organisation
 	// has its own addresses in Organisations.
 	PM, Operator  []string
-	Organisations map[domain.Organisation]config.OrganisationEmail
+	Organisations map[domain.Organisation]RoleAddresses
 	// Municipalities are the fallback addresses of municipalities whose run has no
-	// contact e-mail yet; NewNotifiers sorts them longest prefix first.
-	Municipalities []config.MunicipalityEmail
+	// contact e-mail yet, by ARS prefix; the longest matching prefix wins.
+	Municipalities []MunicipalityAddress
 }
 
-// NewNotifiers builds the senders from the configuration (workers through New, tests
-// directly); nil when neither e-mail nor webhook is configured. hc carries the webhook's
-// timeout and metrics.
-func NewNotifiers(cfg config.Notify, hc *http.Client) (*Notifiers, error) {
-	if cfg.SMTP.Addr == "" && cfg.Webhook.URL == "" {
-		return nil, nil
-	}
-	n := &Notifiers{PM: cfg.Email.PM, Operator: cfg.Email.Operator, Municipalities: slices.Clone(cfg.Email.Municipalities),
-		Organisations: map[domain.Organisation]config.OrganisationEmail{}}
-	for _, o := range cfg.Email.Organisations {
-		n.Organisations[domain.Organisation(o.Organisation)] = o
-	}
-	slices.SortStableFunc(n.Municipalities, func(a, b config.MunicipalityEmail) int { return cmp.Compare(len(b.ARSPrefix), len(a.ARSPrefix)) })
-	var err error
-	if s := cfg.SMTP; s.Addr != "" {
-		n.Mailer, err = notify.NewMailer(notify.MailerConfig{Addr: s.Addr, From: s.From, Username: s.Username, Password: s.Password,
-			StartTLS: notify.StartTLS(s.StartTLS), Timeout: s.Timeout})
-		if err != nil {
-			return nil, &config.KeyError{Key: "notify.smtp", Msg: err.Error()}
-		}
-	}
-	if w := cfg.Webhook; w.URL != "" {
-		if n.Webhook, err = notify.NewWebhook(w.URL, []byte(w.Secret), hc); err != nil {
-			return nil, &config.KeyError{Key: "notify.webhook.url", Msg: err.Error()}
-		}
-		if u, err := url.Parse(w.URL); err == nil {
-			n.WebhookHost = u.Host
-		}
-	}
-	return n, nil
+// RoleAddresses are an organisation's own addresses for its project managers and
+// operators (notify.email.organisations).
+type RoleAddresses struct {
+	Organisation string
+	PM, Operator []string
+}
+
+// MunicipalityAddress is the address for the municipalities under an ARS prefix: "05" a
+// Land, "05370" a Kreis, twelve digits one municipality.
+type MunicipalityAddress struct {
+	ARSPrefix, Address string
 }
 
 // recipients are the addresses a notice is mailed to, by the role it is for, and where
@@ -101,10 +78,14 @@ func (n *Notifiers) recipients(in workflows.CallInput) ([]string, string) {
 			return []string{c.ContactEmail}, "contact_email"
 		}
 		ars := string(in.Context.Municipality.ARS)
-		for _, m := range n.Municipalities {
-			if strings.HasPrefix(ars, m.ARSPrefix) {
-				return []string{m.Address}, "notify.email.municipalities " + m.ARSPrefix
+		var best *MunicipalityAddress
+		for i, m := range n.Municipalities {
+			if strings.HasPrefix(ars, m.ARSPrefix) && (best == nil || len(m.ARSPrefix) > len(best.ARSPrefix)) {
+				best = &n.Municipalities[i]
 			}
+		}
+		if best != nil {
+			return []string{best.Address}, "notify.email.municipalities " + best.ARSPrefix
 		}
 	}
 	return nil, ""

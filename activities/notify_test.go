@@ -5,6 +5,7 @@ import (
 	"mime"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -15,7 +16,6 @@ import (
 	"go.uber.org/zap/zapcore"
 	"go.uber.org/zap/zaptest/observer"
 
-	"github.com/rollin-efa/rollin/config"
 	"github.com/rollin-efa/rollin/domain"
 	"github.com/rollin-efa/rollin/store"
 	"github.com/rollin-efa/rollin/store/storetest"
@@ -104,17 +104,17 @@ func newNotifyFixture(t *testing.T) notifyFixture {
 	hookSrv := httptest.NewServer(hook)
 	t.Cleanup(hookSrv.Close)
 
-	n, err := NewNotifiers(config.Notify{
-		SMTP:    config.NotifySMTP{Addr: smtp.Addr, From: "Rollin <rollin@d-nrw.example>", Timeout: 5 * time.Second},
-		Webhook: config.NotifyWebhook{URL: hookSrv.URL + "/rollin", Secret: hookSecret},
-		Email: config.NotifyEmail{
-			PM: []string{"pm@d-nrw.example", "pm2@d-nrw.example"}, Operator: []string{"ops@d-nrw.example"},
-			Municipalities: []config.MunicipalityEmail{{ARSPrefix: "05", Address: "rollin@d-nrw.example"},
-				{ARSPrefix: "05370", Address: "rollin@kreis-heinsberg.example"}},
-			Organisations: []config.OrganisationEmail{{Organisation: "itvsh", PM: []string{"projekte@itvsh.example"}}},
-		},
-	}, &http.Client{Timeout: 5 * time.Second})
+	mailer, err := notify.NewMailer(notify.MailerConfig{Addr: smtp.Addr, From: "Rollin <rollin@d-nrw.example>", Timeout: 5 * time.Second})
 	require.NoError(t, err)
+	webhook, err := notify.NewWebhook(hookSrv.URL+"/rollin", []byte(hookSecret), &http.Client{Timeout: 5 * time.Second})
+	require.NoError(t, err)
+	n := &Notifiers{Mailer: mailer, Webhook: webhook, WebhookHost: strings.TrimPrefix(hookSrv.URL, "http://"),
+		PM: []string{"pm@d-nrw.example", "pm2@d-nrw.example"}, Operator: []string{"ops@d-nrw.example"},
+		// The Kreis after the Land: the longest matching prefix wins, not the first.
+		Municipalities: []MunicipalityAddress{{ARSPrefix: "05", Address: "rollin@d-nrw.example"},
+			{ARSPrefix: "05370", Address: "rollin@kreis-heinsberg.example"}},
+		Organisations: map[domain.Organisation]RoleAddresses{"itvsh": {Organisation: "itvsh", PM: []string{"projekte@itvsh.example"}}},
+	}
 	core, logs := observer.New(zapcore.DebugLevel)
 	a := &Activities{Store: st, Municipality: mc, Notifiers: n, Log: zap.New(core)}
 	return notifyFixture{a: a, st: st, sim: sim, smtp: smtp, hook: hook, logs: logs}

@@ -8,21 +8,8 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/rollin-efa/rollin/domain"
-	"github.com/rollin-efa/rollin/observability"
 	"github.com/rollin-efa/rollin/workflows"
 )
-
-// Option adds what New does not need to work but an operator needs to see: metrics and
-// logs. Without options the activities record no metrics and log nothing.
-type Option func(*Activities)
-
-// WithMetrics times the calls to the external systems (one RoundTripper per system) and
-// records step durations and incidents from the snapshots PersistRun writes.
-func WithMetrics(m *observability.Metrics) Option { return func(a *Activities) { a.Metrics = m } }
-
-// WithLogger makes the activities log failed calls and incidents to log, each entry
-// carrying workflow ID, run ID, ARS, service and step.
-func WithLogger(log *zap.Logger) Option { return func(a *Activities) { a.Log = log } }
 
 // logger returns the activities' logger with the fields that find the run a log entry
 // belongs to: the workflow and run ID and activity from the activity's info, the ARS,

@@ -21,7 +21,6 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/rollin-efa/rollin/auth"
-	"github.com/rollin-efa/rollin/config"
 	"github.com/rollin-efa/rollin/domain"
 	"github.com/rollin-efa/rollin/health"
 	"github.com/rollin-efa/rollin/starter"
@@ -47,14 +46,8 @@ type Server struct {
 // New builds the API over the starter. ready reports whether the process can serve
 // (database and Temporal reachable); /readyz answers 503 while it returns an error.
 // Serve it wrapped in Protect, which adds the security headers and the per-token rate limit.
-func New(s starter.API, tokens []config.Token, ready func(context.Context) error, log *zap.Logger) *Server {
-	srv := &Server{starter: s, health: health.New(ready), log: log, mux: http.NewServeMux()}
-	// From token_sha256 as given, so a configuration with hashes never holds a token.
-	var skipped []error
-	srv.tokens, skipped = auth.NewTokens(tokens)
-	for _, err := range skipped { // config.Validate refuses these; an entry that slips through matches nothing
-		log.Error("API token skipped", zap.Error(err))
-	}
+func New(s starter.API, tokens *auth.Tokens, ready func(context.Context) error, log *zap.Logger) *Server {
+	srv := &Server{starter: s, tokens: tokens, health: health.New(ready), log: log, mux: http.NewServeMux()}
 	srv.health.Register(srv.mux)
 	srv.route("POST /api/v1/rollins", srv.startRun)
 	srv.route("GET /api/v1/rollins", srv.listRuns)

@@ -13,7 +13,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.uber.org/zap"
 
-	"github.com/rollin-efa/rollin/config"
+	"github.com/rollin-efa/rollin/auth"
 	"github.com/rollin-efa/rollin/domain"
 	"github.com/rollin-efa/rollin/starter"
 	"github.com/rollin-efa/rollin/store"
@@ -89,12 +89,24 @@ const (
 	hashedTokenSHA256 = "b22fd458dbe2426bebe59cfafe4c46e013df3efd439e4d91cda767ac3052ddd0"
 )
 
-func testTokens() []config.Token {
-	return []config.Token{
+func testTokenList() []auth.Token {
+	return []auth.Token{
 		{Name: "pm", Role: domain.RolePM, Token: pmToken},
 		{Name: "operator", Role: domain.RoleOperator, Token: opToken},
 		{Name: "hashed", Role: domain.RolePM, TokenSHA256: hashedTokenSHA256},
 	}
+}
+
+// testTokens is the token set of testTokenList.
+func testTokens() *auth.Tokens { return mustTokens(testTokenList()...) }
+
+// mustTokens builds a token set of valid entries.
+func mustTokens(entries ...auth.Token) *auth.Tokens {
+	set, err := auth.NewTokens(entries)
+	if err != nil {
+		panic(err)
+	}
+	return set
 }
 
 // newTestAPI is the API over a fake starter, wrapped like httpServer does, with limiter

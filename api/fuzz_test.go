@@ -18,7 +18,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/rollin-efa/rollin/api"
-	"github.com/rollin-efa/rollin/config"
+	"github.com/rollin-efa/rollin/auth"
 	"github.com/rollin-efa/rollin/domain"
 	"github.com/rollin-efa/rollin/starter"
 	"github.com/rollin-efa/rollin/store"
@@ -29,7 +29,7 @@ import (
 // fixed success, so whatever the handler answers other than 2xx is the handler's own doing.
 
 const (
-	fuzzToken   = "fuzz-token"
+	fuzzToken   = "fuzz-token-0123456789"
 	fuzzARS     = "055150000000"
 	fuzzService = "99107023037000"
 	fuzzCampID  = "99107023037000-land-05"
@@ -121,7 +121,9 @@ func (f *fuzzStarter) ActOnCampaign(_ context.Context, _ starter.Principal, id, 
 func fuzzServe(t *testing.T, req *http.Request) (*httptest.ResponseRecorder, []fuzzCall) {
 	t.Helper()
 	fake := &fuzzStarter{}
-	srv := api.New(fake, []config.Token{{Name: "pm", Role: domain.RolePM, Token: fuzzToken}},
+	tokens, err := auth.NewTokens([]auth.Token{{Name: "pm", Role: domain.RolePM, Token: fuzzToken}})
+	require.NoError(t, err)
+	srv := api.New(fake, tokens,
 		func(context.Context) error { return nil }, zap.NewNop())
 	req.Header.Set("Authorization", "Bearer "+fuzzToken)
 	rec := httptest.NewRecorder()

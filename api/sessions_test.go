@@ -13,7 +13,7 @@ import (
 	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest"
 
-	"github.com/rollin-efa/rollin/config"
+	"github.com/rollin-efa/rollin/auth"
 	"github.com/rollin-efa/rollin/domain"
 	"github.com/rollin-efa/rollin/store"
 	"github.com/rollin-efa/rollin/store/storetest"
@@ -26,7 +26,7 @@ func TestOperatorEndsSessions(t *testing.T) {
 	st, err := store.Open(t.Context(), storetest.NewDatabase(t), zaptest.NewLogger(t))
 	require.NoError(t, err)
 	t.Cleanup(st.Close)
-	tokens := append(testTokens(), config.Token{Name: "op-nrw", Role: domain.RoleOperator, Organisation: "d-nrw", Token: "op-nrw-token-0123456789"})
+	tokens := mustTokens(append(testTokenList(), auth.Token{Name: "op-nrw", Role: domain.RoleOperator, Organisation: "d-nrw", Token: "op-nrw-token-0123456789"})...)
 	srv := New(&fakeStarter{}, tokens, func(context.Context) error { return nil }, zap.NewNop())
 	srv.EndSessionsIn(st)
 	h := protectWith(srv, nil)

@@ -14,7 +14,6 @@ import (
 	"github.com/coreos/go-oidc/v3/oidc"
 	"golang.org/x/oauth2"
 
-	"github.com/rollin-efa/rollin/config"
 	"github.com/rollin-efa/rollin/domain"
 	"github.com/rollin-efa/rollin/starter"
 )
@@ -24,11 +23,40 @@ import (
 // The provider is discovered on first use, not at start-up, so that Rollin starts while
 // the identity provider is down and signs people in once it is back.
 type OIDC struct {
-	cfg    config.OIDC
+	cfg    OIDCConfig
 	client *http.Client
 
 	mu       sync.Mutex
 	provider *oidc.Provider
+}
+
+// OIDCConfig is the sign-in at the organisation's identity provider (web.oidc; see the
+// configuration's documentation of each key).
+type OIDCConfig struct {
+	// Issuer is the provider's issuer URL; its /.well-known/openid-configuration is read
+	// on first use.
+	Issuer       string
+	ClientID     string
+	ClientSecret string
+	// RedirectURL is this installation's callback as registered at the provider.
+	RedirectURL string
+	Scopes      []string
+	// NameClaim names the person in the audit log (sub when the claim is missing).
+	NameClaim string
+	// RoleClaim holds the person's roles, a string or a list; a dotted name reaches into
+	// nested claims (Keycloak: realm_access.roles).
+	RoleClaim string
+	// Roles are the values of RoleClaim that mean Rollin's roles.
+	Roles OIDCRoles
+	// ARSClaim holds a municipality person's 12-digit ARS.
+	ARSClaim string
+	// OrganisationClaim holds a project manager's or operator's organisation.
+	OrganisationClaim string
+}
+
+// OIDCRoles are the role values the identity provider issues for Rollin's roles.
+type OIDCRoles struct {
+	PM, Operator, Municipality string
 }
 
 // providerTimeout bounds one request to the identity provider (discovery, keys, the token
@@ -39,7 +67,7 @@ const providerTimeout = 10 * time.Second
 // NewOIDC returns the sign-in of cfg. client, if not nil, is used for discovery, keys and
 // the token exchange (tests: an in-test provider's TLS client); nil means a client with
 // timeouts (providerTimeout per request), not http.DefaultClient, which has none.
-func NewOIDC(cfg config.OIDC, client *http.Client) *OIDC {
+func NewOIDC(cfg OIDCConfig, client *http.Client) *OIDC {
 	if client == nil {
 		transport := http.DefaultTransport.(*http.Transport).Clone()
 		transport.TLSHandshakeTimeout = 5 * time.Second
@@ -169,7 +197,7 @@ var rolePrecedence = []domain.Role{domain.RoleMunicipality, domain.RoleOperator,
 // pickRole returns the first role of rolePrecedence that the values name (the IdP's role
 // names as configured in web.oidc.roles), or "" if they name none. It does not depend on
 // the order of values.
-func pickRole(values []string, names config.OIDCRoles) domain.Role {
+func pickRole(values []string, names OIDCRoles) domain.Role {
 	nameOf := map[domain.Role]string{domain.RolePM: names.PM, domain.RoleOperator: names.Operator, domain.RoleMunicipality: names.Municipality}
 	for _, r := range rolePrecedence {
 		if nameOf[r] != "" && slices.Contains(values, nameOf[r]) {

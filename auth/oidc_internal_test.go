@@ -9,11 +9,10 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/rollin-efa/rollin/config"
 	"github.com/rollin-efa/rollin/domain"
 )
 
-var roleNames = config.OIDCRoles{PM: "rollin-pm", Operator: "rollin-operator", Municipality: "rollin-municipality"}
+var roleNames = OIDCRoles{PM: "rollin-pm", Operator: "rollin-operator", Municipality: "rollin-municipality"}
 
 // TestPickRoleIsDeterministic: a person with several Rollin roles always gets the same
 // one, the narrowest (municipality, then operator, then pm), whatever the order of the
@@ -36,9 +35,9 @@ func TestPickRoleIsDeterministic(t *testing.T) {
 			require.Equal(t, tc.want, pickRole(tc.values, roleNames), "%v", tc.values)
 		}
 	}
-	require.Equal(t, domain.Role(""), pickRole([]string{""}, config.OIDCRoles{PM: "rollin-pm"}), "an unset role name matches nothing")
+	require.Equal(t, domain.Role(""), pickRole([]string{""}, OIDCRoles{PM: "rollin-pm"}), "an unset role name matches nothing")
 
-	o := NewOIDC(config.OIDC{RoleClaim: "roles", Roles: roleNames}, nil)
+	o := NewOIDC(OIDCConfig{RoleClaim: "roles", Roles: roleNames}, nil)
 	for range 200 {
 		p, err := o.principal(map[string]any{"sub": "u", "roles": []any{"rollin-pm", "rollin-operator"}})
 		require.NoError(t, err)
@@ -49,7 +48,7 @@ func TestPickRoleIsDeterministic(t *testing.T) {
 // TestProviderClientHasTimeouts: without a client of the caller's, requests to the
 // identity provider are bounded (http.DefaultClient's are not).
 func TestProviderClientHasTimeouts(t *testing.T) {
-	o := NewOIDC(config.OIDC{}, nil)
+	o := NewOIDC(OIDCConfig{}, nil)
 	require.NotSame(t, http.DefaultClient, o.client)
 	require.Equal(t, providerTimeout, o.client.Timeout)
 	tr, ok := o.client.Transport.(*http.Transport)
@@ -76,7 +75,7 @@ func TestDiscoveryHoldsNoLockDuringIO(t *testing.T) {
 	}))
 	defer idp.Close()
 	defer close(release)
-	o := NewOIDC(config.OIDC{Issuer: idp.URL}, idp.Client())
+	o := NewOIDC(OIDCConfig{Issuer: idp.URL}, idp.Client())
 
 	first := make(chan error, 1)
 	go func() {

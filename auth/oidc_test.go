@@ -9,17 +9,16 @@ import (
 
 	"github.com/rollin-efa/rollin/auth"
 	"github.com/rollin-efa/rollin/auth/oidctest"
-	"github.com/rollin-efa/rollin/config"
 	"github.com/rollin-efa/rollin/domain"
 	"github.com/rollin-efa/rollin/starter"
 )
 
 // oidcConfig is the configuration's defaults (Keycloak's claim layout) for provider p.
-func oidcConfig(p *oidctest.Provider) config.OIDC {
-	return config.OIDC{
+func oidcConfig(p *oidctest.Provider) auth.OIDCConfig {
+	return auth.OIDCConfig{
 		Issuer: p.URL, ClientID: p.ClientID, ClientSecret: p.ClientSecret, RedirectURL: "http://rollin.test/anmelden/oidc/zurueck",
 		Scopes: []string{"openid", "profile"}, NameClaim: "preferred_username", RoleClaim: "realm_access.roles",
-		Roles:    config.OIDCRoles{PM: "rollin-pm", Operator: "rollin-operator", Municipality: "rollin-municipality"},
+		Roles:    auth.OIDCRoles{PM: "rollin-pm", Operator: "rollin-operator", Municipality: "rollin-municipality"},
 		ARSClaim: "ars", OrganisationClaim: "organisation",
 	}
 }
@@ -143,7 +142,7 @@ func TestOIDCRefusesWhatAnAttackerCouldBring(t *testing.T) {
 // TestOIDCDiscoversOnFirstUse: Rollin starts while the provider is down and signs people
 // in once it answers.
 func TestOIDCDiscoversOnFirstUse(t *testing.T) {
-	cfg := config.OIDC{Issuer: "http://127.0.0.1:1/realms/none", ClientID: "rollin"}
+	cfg := auth.OIDCConfig{Issuer: "http://127.0.0.1:1/realms/none", ClientID: "rollin"}
 	_, err := auth.NewOIDC(cfg, nil).AuthURL(t.Context(), auth.NewLogin())
 	require.ErrorContains(t, err, "web.oidc.issuer")
 }

@@ -8,10 +8,10 @@ import (
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"strings"
 
-	"github.com/rollin-efa/rollin/config"
 	"github.com/rollin-efa/rollin/domain"
 	"github.com/rollin-efa/rollin/starter"
 )
@@ -27,22 +27,105 @@ type tokenEntry struct {
 	principal starter.Principal
 }
 
-// NewTokens builds the set from auth.tokens. An entry whose digest is malformed is
-// skipped and returned in skipped (config.Validate refuses those at start-up; the caller
-// logs what slips through rather than failing open).
-func NewTokens(tokens []config.Token) (set *Tokens, skipped []error) {
-	set = &Tokens{}
-	for _, t := range tokens {
-		digest, err := t.Digest()
-		if err != nil {
-			skipped = append(skipped, fmt.Errorf("token %q: %w", t.Name, err))
-			continue
+// Token is one configured API token (auth.tokens) and whom it stands for. It gives either
+// the token itself or, so that the configuration does not hold it, its SHA-256
+// (TokenSHA256).
+type Token struct {
+	Name  string
+	Role  domain.Role
+	Token string
+	// TokenSHA256 is the SHA-256 of the token in hex (printf %s "$TOKEN" | sha256sum).
+	TokenSHA256 string
+	// ARS scopes a municipality token to its own municipality.
+	ARS string
+	// Organisation scopes a pm or operator token to its organisation's runs, campaigns
+	// and services (e.g. d-nrw); empty is the installation's own.
+	Organisation string
+}
+
+// Digest is the SHA-256 of the token: TokenSHA256 decoded, or computed from Token. The
+// set compares requests against digests only, so with TokenSHA256 the process never
+// holds the token itself.
+func (t Token) Digest() ([sha256.Size]byte, error) {
+	var d [sha256.Size]byte
+	switch {
+	case t.Token != "" && t.TokenSHA256 != "":
+		return d, errors.New("give token or token_sha256, not both")
+	case t.Token != "":
+		return sha256.Sum256([]byte(t.Token)), nil
+	case t.TokenSHA256 == "":
+		return d, errors.New("give token or token_sha256")
+	}
+	raw, err := hex.DecodeString(strings.TrimSpace(t.TokenSHA256))
+	if err != nil || len(raw) != sha256.Size {
+		return d, fmt.Errorf("want %d hex characters, the SHA-256 of the token (printf %%s \"$TOKEN\" | sha256sum)", 2*sha256.Size)
+	}
+	copy(d[:], raw)
+	return d, nil
+}
+
+// EntryError is a bad entry of a token list. Index and Field (name, role, token,
+// token_sha256, ars or organisation) locate it, so that the caller can name the
+// configuration key, e.g. auth.tokens[2].ars.
+type EntryError struct {
+	Index int
+	Field string
+	Msg   string
+}
+
+func (e *EntryError) Error() string { return fmt.Sprintf("token %d, %s: %s", e.Index, e.Field, e.Msg) }
+
+// NewTokens checks the entries and builds the set. A bad entry — no name, a name or token
+// used twice, an unknown role, a short token, a malformed digest, a municipality without
+// its ARS or with an organisation — is an *EntryError: a process must not start with a
+// token list it would half apply.
+func NewTokens(tokens []Token) (*Tokens, error) {
+	set := &Tokens{}
+	names, digests := map[string]bool{}, map[[sha256.Size]byte]bool{}
+	for i, t := range tokens {
+		bad := func(field, msg string) error { return &EntryError{Index: i, Field: field, Msg: msg} }
+		secret := "token"
+		if t.TokenSHA256 != "" {
+			secret = "token_sha256"
 		}
+		digest, digestErr := t.Digest()
+		switch {
+		case t.Name == "":
+			return nil, bad("name", "must not be empty")
+		case names[t.Name]:
+			return nil, bad("name", fmt.Sprintf("%q is used twice", t.Name))
+		case !t.Role.Valid():
+			return nil, bad("role", fmt.Sprintf("%q is not pm, operator or municipality", t.Role))
+		case t.TokenSHA256 == "" && len(t.Token) < 16:
+			return nil, bad("token", "must be at least 16 characters (or give its SHA-256 as token_sha256)")
+		case digestErr != nil:
+			return nil, bad(secret, digestErr.Error())
+		case digests[digest]:
+			return nil, bad(secret, "is used twice (the same token as an earlier entry)")
+		}
+		ars := domain.ARS("")
+		if t.Role == domain.RoleMunicipality {
+			parsed, err := domain.ParseARS(t.ARS)
+			if err != nil {
+				return nil, bad("ars", "a municipality token needs its 12-digit ARS (quote it in YAML, e.g. ars: \"055150000000\", or the leading zero is lost): "+err.Error())
+			}
+			if t.Organisation != "" {
+				return nil, bad("organisation", "municipality tokens are scoped by their ARS, not by an organisation")
+			}
+			ars = parsed
+		} else if t.ARS != "" {
+			return nil, bad("ars", "only municipality tokens are scoped to an ARS")
+		}
+		org, err := domain.ParseOrganisation(t.Organisation)
+		if err != nil {
+			return nil, bad("organisation", err.Error())
+		}
+		names[t.Name], digests[digest] = true, true
 		set.entries = append(set.entries, tokenEntry{hash: digest, principal: starter.Principal{
-			Name: t.Name, Role: t.Role, ARS: domain.ARS(strings.TrimSpace(t.ARS)), Organisation: domain.Organisation(t.Organisation),
+			Name: t.Name, Role: t.Role, ARS: ars, Organisation: org,
 		}})
 	}
-	return set, skipped
+	return set, nil
 }
 
 // Lookup returns whom token stands for. Surrounding blanks are ignored, and a blank token

@@ -37,7 +37,7 @@ func bindAPIFlags(cmd *cobra.Command, c *apiClient) *cobra.Command {
 	return cmd
 }
 
-// apiClient is the CLI's connection to a running `rollin dev` or `rollin serve`.
+// apiClient is the CLI's connection to a running `rollin-dev` or `rollin serve`.
 type apiClient struct {
 	base   string
 	token  string
@@ -193,7 +193,7 @@ func (c *apiClient) do(ctx context.Context, method, path string, body, out any) 
 	}
 	token := c.bearer()
 	if token == "" {
-		return 0, Usagef("no token: pass --token or set ROLLIN_TOKEN (rollin dev prints the tokens)")
+		return 0, Usagef("no token: pass --token or set ROLLIN_TOKEN (rollin-dev prints the tokens)")
 	}
 	var payload []byte
 	if body != nil {
@@ -217,7 +217,7 @@ func (c *apiClient) do(ctx context.Context, method, path string, body, out any) 
 		req.Header.Set("Content-Type", "application/json")
 		resp, err = c.http.Do(req)
 		if err != nil {
-			return 0, fmt.Errorf("%s %s: %w (is rollin dev or rollin serve running?)", method, path, err)
+			return 0, fmt.Errorf("%s %s: %w (is rollin-dev or rollin serve running?)", method, path, err)
 		}
 		if resp.StatusCode != http.StatusTooManyRequests || waits == maxRateLimitWaits {
 			break

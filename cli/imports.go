@@ -158,7 +158,7 @@ In YAML, quote Leistungsschlüssel and Land keys ("05"), or they become numbers.
 
 // LoadConfig loads the configuration from the command's flags, file and environment (a
 // bad value is a *config.KeyError: exit 2) over the built-in defaults and the command's
-// own (config.DevDefaults for `rollin dev`), and builds the logger: what every command
+// own (config.DevDefaults for `rollin-dev`), and builds the logger: what every command
 // that talks to the database or Temporal directly starts with (imports, dev, worker,
 // serve).
 func LoadConfig(cmd *cobra.Command, commandDefaults ...map[string]any) (config.Config, *zap.Logger, error) {

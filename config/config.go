@@ -5,9 +5,7 @@
 package config
 
 import (
-	"crypto/sha256"
 	"crypto/tls"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"maps"
@@ -22,8 +20,6 @@ import (
 	"github.com/go-viper/mapstructure/v2"
 	"github.com/spf13/pflag"
 	"github.com/spf13/viper"
-
-	"github.com/rollin-efa/rollin/domain"
 )
 
 // Config is the whole configuration of a Rollin process.
@@ -43,7 +39,7 @@ type Config struct {
 	Tracing    Tracing    `mapstructure:"tracing"`
 }
 
-// HTTP configures the HTTP server of `rollin serve` and `rollin dev` (the API) and of
+// HTTP configures the HTTP server of `rollin serve` and `rollin-dev` (the API) and of
 // `rollin worker` (health only).
 type HTTP struct {
 	Addr string `mapstructure:"addr"`
@@ -76,7 +72,7 @@ type Database struct {
 	URL string `mapstructure:"url"`
 }
 
-// Temporal locates the Temporal frontend. An empty Address in `rollin dev` means: run the
+// Temporal locates the Temporal frontend. An empty Address in `rollin-dev` means: run the
 // embedded server, listening on EmbeddedPort.
 type Temporal struct {
 	Address      string `mapstructure:"address"`
@@ -88,7 +84,7 @@ type Temporal struct {
 	// server near a thousand busy workflows. The database is created and set up on first
 	// use; give Temporal a database of its own, not the one of database.url.
 	EmbeddedDatabaseURL string `mapstructure:"embedded_database_url"`
-	// UIAddr, if set, is where `rollin dev` also serves Temporal's own Web UI (host:port,
+	// UIAddr, if set, is where `rollin-dev` also serves Temporal's own Web UI (host:port,
 	// e.g. 127.0.0.1:8233), for operators who want the engine's view of a run: its event
 	// history, pending activities and timers. Development only: it has no sign-in.
 	UIAddr string `mapstructure:"ui_addr"`
@@ -133,12 +129,14 @@ func (t Temporal) Identity() string {
 	return fmt.Sprintf("%d@%s", os.Getpid(), host)
 }
 
-// Token is one API token and whom it stands for. It gives either the token itself or,
-// so that the configuration does not hold it, its SHA-256 (TokenSHA256).
+// Token is one API token and whom it stands for: pm, operator or municipality (Role). It
+// gives either the token itself or, so that the configuration does not hold it, its
+// SHA-256 (TokenSHA256). The entries are checked where the token set is built (package
+// auth), which knows the roles and the form of an ARS and an organisation.
 type Token struct {
-	Name  string      `mapstructure:"name"`
-	Role  domain.Role `mapstructure:"role"`
-	Token string      `mapstructure:"token"`
+	Name  string `mapstructure:"name"`
+	Role  string `mapstructure:"role"`
+	Token string `mapstructure:"token"`
 	// TokenSHA256 is the SHA-256 of the token in hex (printf %s "$TOKEN" | sha256sum).
 	TokenSHA256 string `mapstructure:"token_sha256" yaml:"token_sha256,omitempty"`
 	// ARS scopes a municipality token to its own municipality.
@@ -174,7 +172,7 @@ type Process struct {
 // HTTP server's 90 s write timeout.
 const MaxActionWait = time.Minute
 
-// Systems locates the external systems. In `rollin dev` empty URLs mean: use the
+// Systems locates the external systems. In `rollin-dev` empty URLs mean: use the
 // simulators started in the same process.
 type Systems struct {
 	ProviderURL     string        `mapstructure:"provider_url"`
@@ -183,11 +181,11 @@ type Systems struct {
 	Timeout         time.Duration `mapstructure:"timeout"`
 }
 
-// Simulators shapes the behaviour of the simulated systems in `rollin dev`.
+// Simulators shapes the behaviour of the simulated systems in `rollin-dev`.
 type Simulators struct {
 	// ProviderAddr, StateAddr and MunicipalityAddr are where the simulators listen
-	// (host:port); empty means a free port on 127.0.0.1, which `rollin dev` wires up
-	// itself. `rollin simulators` serves them for workers in other processes, which need
+	// (host:port); empty means a free port on 127.0.0.1, which `rollin-dev` wires up
+	// itself. `rollin-dev simulators` serves them for workers in other processes, which need
 	// the addresses in their systems.*_url.
 	ProviderAddr     string `mapstructure:"provider_addr"`
 	StateAddr        string `mapstructure:"state_addr"`
@@ -219,7 +217,7 @@ const MaxTestPoll = 20 * time.Second
 
 // Log sets the log level (debug, info, warn, error) and format: json, one object per
 // line for a log collector (the default), or console, for people reading a terminal
-// (the default of `rollin dev`).
+// (the default of `rollin-dev`).
 type Log struct {
 	Level  string `mapstructure:"level"`
 	Format string `mapstructure:"format"`
@@ -233,7 +231,7 @@ type Tracing struct {
 	OTLPEndpoint string `mapstructure:"otlp_endpoint"`
 }
 
-// DevDefaults are the built-in values `rollin dev` has in addition: a console log for the
+// DevDefaults are the built-in values `rollin-dev` has in addition: a console log for the
 // person at the terminal.
 var DevDefaults = map[string]any{"log.format": "console"}
 
@@ -351,16 +349,16 @@ func AddFlags(fs *pflag.FlagSet) {
 	fs.String("temporal-namespace", "", "Temporal namespace (temporal.namespace)")
 	fs.String("task-queue", "", "Temporal task queue (temporal.task_queue)")
 	fs.String("log-level", "", "debug, info, warn or error (log.level)")
-	fs.String("log-format", "", "json or console (log.format; json by default, console in rollin dev)")
+	fs.String("log-format", "", "json or console (log.format; json by default, console in rollin-dev)")
 }
 
-// AddDevFlags declares the flags only `rollin dev` has: those of its simulators.
+// AddDevFlags declares the flags only `rollin-dev` has: those of its simulators.
 func AddDevFlags(fs *pflag.FlagSet) {
 	fs.Bool("autopilot", false, "let the municipality simulator take every human step (simulators.autopilot.enabled)")
 	fs.Duration("autopilot-delay", 2*time.Second, "the autopilot's wait before each step (simulators.autopilot.delay)")
 }
 
-// AddTemporalUIFlag declares the flag only `rollin dev` has: where to serve Temporal's
+// AddTemporalUIFlag declares the flag only `rollin-dev` has: where to serve Temporal's
 // Web UI.
 func AddTemporalUIFlag(fs *pflag.FlagSet) {
 	fs.String("temporal-ui", "", "also serve Temporal's Web UI at this host:port, e.g. 127.0.0.1:8233 (temporal.ui_addr)")
@@ -369,7 +367,7 @@ func AddTemporalUIFlag(fs *pflag.FlagSet) {
 // Load reads the configuration. fs may be nil (no flags); flags declared by AddFlags count
 // only when set on the command line. The error is a *KeyError when a value is bad.
 //
-// commandDefaults, if given, replace built-in defaults for one command (`rollin dev` logs
+// commandDefaults, if given, replace built-in defaults for one command (`rollin-dev` logs
 // to the console); the file, the environment and flags still override them.
 func Load(fs *pflag.FlagSet, commandDefaults ...map[string]any) (Config, error) {
 	v := viper.New()
@@ -495,9 +493,6 @@ func (c Config) Validate() error {
 			return &KeyError{"temporal.embedded_database_url", fmt.Sprintf("%q is not a postgres://user@host/database URL", u.Redacted())}
 		}
 	}
-	if err := c.Auth.validate(); err != nil {
-		return err
-	}
 	if err := c.Process.validate(); err != nil {
 		return err
 	}
@@ -594,68 +589,6 @@ func (h HTTP) TLSConfig() (*tls.Config, error) {
 		return nil, &KeyError{"http.tls_cert_file", fmt.Sprintf("server certificate and key: %v", err)}
 	}
 	return &tls.Config{MinVersion: tls.VersionTLS12, Certificates: []tls.Certificate{cert}}, nil
-}
-
-// Digest is the SHA-256 of the token: token_sha256 decoded, or computed from token. The
-// API compares requests against digests only, so with token_sha256 the process never
-// holds the token itself.
-func (t Token) Digest() ([sha256.Size]byte, error) {
-	var d [sha256.Size]byte
-	switch {
-	case t.Token != "" && t.TokenSHA256 != "":
-		return d, errors.New("give token or token_sha256, not both")
-	case t.Token != "":
-		return sha256.Sum256([]byte(t.Token)), nil
-	case t.TokenSHA256 == "":
-		return d, errors.New("give token or token_sha256")
-	}
-	raw, err := hex.DecodeString(strings.TrimSpace(t.TokenSHA256))
-	if err != nil || len(raw) != sha256.Size {
-		return d, fmt.Errorf("want %d hex characters, the SHA-256 of the token (printf %%s \"$TOKEN\" | sha256sum)", 2*sha256.Size)
-	}
-	copy(d[:], raw)
-	return d, nil
-}
-
-func (a Auth) validate() error {
-	names, digests := map[string]bool{}, map[[sha256.Size]byte]bool{}
-	for i, t := range a.Tokens {
-		key := fmt.Sprintf("auth.tokens[%d]", i)
-		secret := key + ".token"
-		if t.TokenSHA256 != "" {
-			secret = key + ".token_sha256"
-		}
-		digest, digestErr := t.Digest()
-		switch {
-		case t.Name == "":
-			return &KeyError{key + ".name", "must not be empty"}
-		case names[t.Name]:
-			return &KeyError{key + ".name", fmt.Sprintf("%q is used twice", t.Name)}
-		case !t.Role.Valid():
-			return &KeyError{key + ".role", fmt.Sprintf("%q is not pm, operator or municipality", t.Role)}
-		case t.TokenSHA256 == "" && len(t.Token) < 16:
-			return &KeyError{key + ".token", "must be at least 16 characters (or give its SHA-256 as token_sha256)"}
-		case digestErr != nil:
-			return &KeyError{secret, digestErr.Error()}
-		case digests[digest]:
-			return &KeyError{secret, "is used twice (the same token as an earlier entry)"}
-		}
-		if t.Role == domain.RoleMunicipality {
-			if _, err := domain.ParseARS(t.ARS); err != nil {
-				return &KeyError{key + ".ars", "a municipality token needs its 12-digit ARS (quote it in YAML, e.g. ars: \"055150000000\", or the leading zero is lost): " + err.Error()}
-			}
-			if t.Organisation != "" {
-				return &KeyError{key + ".organisation", "municipality tokens are scoped by their ARS, not by an organisation"}
-			}
-		} else if t.ARS != "" {
-			return &KeyError{key + ".ars", "only municipality tokens are scoped to an ARS"}
-		}
-		if _, err := domain.ParseOrganisation(t.Organisation); err != nil {
-			return &KeyError{key + ".organisation", err.Error()}
-		}
-		names[t.Name], digests[digest] = true, true
-	}
-	return nil
 }
 
 func (p Process) validate() error {

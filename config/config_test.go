@@ -2,10 +2,8 @@ package config
 
 import (
 	"crypto/ecdsa"
-	"crypto/sha256"
 	"crypto/tls"
 	"crypto/x509"
-	"encoding/hex"
 	"fmt"
 	"io"
 	"log"
@@ -13,7 +11,6 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
-	"strings"
 	"testing"
 	"time"
 
@@ -101,62 +98,48 @@ func TestBadValuesNameTheKey(t *testing.T) {
 	tests := map[string]struct {
 		yaml, key string
 	}{
-		"bad addr":                  {"http: {addr: nonsense}", "http.addr"},
-		"bad db url":                {"database: {url: 'mysql://x'}", "database.url"},
-		"unknown key":               {"htpp: {addr: x}", "htpp"},
-		"bad role":                  {`auth: {tokens: [{name: a, role: admin, token: "0123456789abcdef"}]}`, "auth.tokens[0].role"},
-		"short token":               {`auth: {tokens: [{name: a, role: pm, token: "short"}]}`, "auth.tokens[0].token"},
-		"municipality no ARS":       {`auth: {tokens: [{name: a, role: municipality, token: "0123456789abcdef"}]}`, "auth.tokens[0].ars"},
-		"pm with ARS":               {`auth: {tokens: [{name: a, role: pm, token: "0123456789abcdef", ars: "055150000000"}]}`, "auth.tokens[0].ars"},
-		"escalation early":          {"process: {reminder_after_days: 7, escalation_after_days: 3}", "process.escalation_after_days"},
-		"error rate":                {"simulators: {error_rate: 1.5}", "simulators.error_rate"},
-		"bad duration":              {"process: {retry_max: soon}", "process.retry_max"},
-		"log level":                 {"log: {level: loud}", "log.level"},
-		"log format":                {"log: {format: xml}", "log.format"},
-		"client rate limit":         {"http: {client_rate_limit: -1}", "http.client_rate_limit"},
-		"client rate limit +Inf":    {"http: {client_rate_limit: .inf}", "http.client_rate_limit"},
-		"no client burst":           {"http: {client_rate_limit: 5, client_rate_burst: 0}", "http.client_rate_burst"},
-		"otlp not a URL":            {"tracing: {otlp_endpoint: 'collector:4318'}", "tracing.otlp_endpoint"},
-		"otlp no host":              {"tracing: {otlp_endpoint: 'http://'}", "tracing.otlp_endpoint"},
-		"test poll too long":        {"process: {test_poll: 45s}", "process.test_poll"},
-		"action wait too long":      {"process: {action_wait: 2m}", "process.action_wait"},
-		"action wait too short":     {"process: {action_wait: 10ms}", "process.action_wait"},
-		"autopilot failures":        {"simulators: {autopilot: {test_failure_rate: 2}}", "simulators.autopilot.test_failure_rate"},
-		"unquoted ARS":              {`auth: {tokens: [{name: a, role: municipality, token: "0123456789abcdef", ars: 055150000000}]}`, "auth.tokens[0].ars"},
-		"bad organisation":          {`auth: {tokens: [{name: a, role: pm, token: "0123456789abcdef", organisation: "D NRW"}]}`, "auth.tokens[0].organisation"},
-		"municipality org":          {`auth: {tokens: [{name: a, role: municipality, token: "0123456789abcdef", ars: "055150000000", organisation: d-nrw}]}`, "auth.tokens[0].organisation"},
-		"cache size zero":           {"temporal: {workflow_cache_size: 0}", "temporal.workflow_cache_size"},
-		"embedded db scheme":        {"temporal: {embedded_database_url: 'mysql://u@localhost/temporal'}", "temporal.embedded_database_url"},
-		"embedded db no name":       {"temporal: {embedded_database_url: 'postgres://u@localhost'}", "temporal.embedded_database_url"},
-		"embedded db garbage":       {"temporal: {embedded_database_url: 'postgres://u@localhost:port/t'}", "temporal.embedded_database_url"},
-		"negative rate limit":       {"http: {rate_limit: -1}", "http.rate_limit"},
-		"rate limit NaN":            {"http: {rate_limit: .nan}", "http.rate_limit"},
-		"no burst":                  {"http: {rate_limit: 5, rate_burst: 0}", "http.rate_burst"},
-		"negative burst":            {"http: {rate_limit: 0, rate_burst: -1}", "http.rate_burst"},
-		"tls cert, no key":          {"http: {tls_cert_file: /etc/hosts}", "http.tls_cert_file"},
-		"tls key, no cert":          {"http: {tls_key_file: /etc/hosts}", "http.tls_cert_file"},
-		"tls cert missing":          {"http: {tls_cert_file: /nonexistent/cert.pem, tls_key_file: /etc/hosts}", "http.tls_cert_file"},
-		"tls key missing":           {"http: {tls_cert_file: /etc/hosts, tls_key_file: /nonexistent/key.pem}", "http.tls_key_file"},
-		"token and hash":            {`auth: {tokens: [{name: a, role: pm, token: "0123456789abcdef", token_sha256: "` + sha256Hex("0123456789abcdef") + `"}]}`, "auth.tokens[0].token_sha256"},
-		"neither token":             {`auth: {tokens: [{name: a, role: pm}]}`, "auth.tokens[0].token"},
-		"hash too short":            {`auth: {tokens: [{name: a, role: pm, token_sha256: "abcdef"}]}`, "auth.tokens[0].token_sha256"},
-		"hash not hex":              {`auth: {tokens: [{name: a, role: pm, token_sha256: "` + strings.Repeat("zz", 32) + `"}]}`, "auth.tokens[0].token_sha256"},
-		"hash of used token":        {`auth: {tokens: [{name: a, role: pm, token: "0123456789abcdef"}, {name: b, role: pm, token_sha256: "` + sha256Hex("0123456789abcdef") + `"}]}`, "auth.tokens[1].token_sha256"},
-		"token used twice":          {`auth: {tokens: [{name: a, role: pm, token: "0123456789abcdef"}, {name: b, role: pm, token: "0123456789abcdef"}]}`, "auth.tokens[1].token"},
-		"fit-connect no token URL":  {"fitconnect: {submission_url: 'https://fc.example'}", "fitconnect.token_url"},
-		"fit-connect bad URL":       {"fitconnect: {submission_url: 'fc.example', token_url: 'https://fc.example/token'}", "fitconnect.submission_url"},
-		"no metadata versions":      {"fitconnect: {metadata_versions: []}", "fitconnect.metadata_versions"},
-		"temporal UI without port":  {"temporal: {ui_addr: '127.0.0.1'}", "temporal.ui_addr"},
-		"temporal UI on port 0":     {"temporal: {ui_addr: '127.0.0.1:0'}", "temporal.ui_addr"},
-		"sender without secret":     {"fitconnect: {submission_url: 'https://fc.example', token_url: 'https://fc.example/token', sender: {client_id: s}}", "fitconnect.sender.client_secret"},
-		"subscriber ARS unquoted":   {"fitconnect: {subscribers: [{ars: 05370, " + subscriberRest + "}]}", "fitconnect.subscribers[0].ars"},
-		"subscriber ARS one digit":  {"fitconnect: {subscribers: [{ars: 05, " + subscriberRest + "}]}", "fitconnect.subscribers[0].ars"},
-		"metadata version short":    {"fitconnect: {metadata_versions: ['1.2']}", "fitconnect.metadata_versions"},
-		"client with two secrets":   {`fitconnect: {subscribers: [{ars: "05", ` + subscriberRest + `}, {ars: "01", client_id: c, client_secret: other, encryption_cert_file: c.pem, callback_url: "https://fv.example/cb", callback_secret: ` + callbackSecret + "}]}", "fitconnect.subscribers[1].client_secret"},
-		"subscriber ARS twice":      {`fitconnect: {subscribers: [{ars: "05", ` + subscriberRest + `}, {ars: "05", ` + subscriberRest + "}]}", "fitconnect.subscribers[1].ars"},
-		"subscriber no secret":      {`fitconnect: {subscribers: [{ars: "05", client_id: c, encryption_cert_file: c.pem, callback_url: "https://fv.example/cb", callback_secret: ` + callbackSecret + "}]}", "fitconnect.subscribers[0].client_secret"},
-		"subscriber http callback":  {`fitconnect: {subscribers: [{client_id: c, client_secret: s, encryption_cert_file: c.pem, callback_url: "http://fv.example/cb", callback_secret: ` + callbackSecret + "}]}", "fitconnect.subscribers[0].callback_url"},
-		"subscriber short callback": {`fitconnect: {subscribers: [{client_id: c, client_secret: s, encryption_cert_file: c.pem, callback_url: "https://fv.example/cb", callback_secret: short}]}`, "fitconnect.subscribers[0].callback_secret"},
+		"bad addr":                 {"http: {addr: nonsense}", "http.addr"},
+		"bad db url":               {"database: {url: 'mysql://x'}", "database.url"},
+		"unknown key":              {"htpp: {addr: x}", "htpp"},
+		"escalation early":         {"process: {reminder_after_days: 7, escalation_after_days: 3}", "process.escalation_after_days"},
+		"error rate":               {"simulators: {error_rate: 1.5}", "simulators.error_rate"},
+		"bad duration":             {"process: {retry_max: soon}", "process.retry_max"},
+		"log level":                {"log: {level: loud}", "log.level"},
+		"log format":               {"log: {format: xml}", "log.format"},
+		"client rate limit":        {"http: {client_rate_limit: -1}", "http.client_rate_limit"},
+		"client rate limit +Inf":   {"http: {client_rate_limit: .inf}", "http.client_rate_limit"},
+		"no client burst":          {"http: {client_rate_limit: 5, client_rate_burst: 0}", "http.client_rate_burst"},
+		"otlp not a URL":           {"tracing: {otlp_endpoint: 'collector:4318'}", "tracing.otlp_endpoint"},
+		"otlp no host":             {"tracing: {otlp_endpoint: 'http://'}", "tracing.otlp_endpoint"},
+		"test poll too long":       {"process: {test_poll: 45s}", "process.test_poll"},
+		"action wait too long":     {"process: {action_wait: 2m}", "process.action_wait"},
+		"action wait too short":    {"process: {action_wait: 10ms}", "process.action_wait"},
+		"autopilot failures":       {"simulators: {autopilot: {test_failure_rate: 2}}", "simulators.autopilot.test_failure_rate"},
+		"cache size zero":          {"temporal: {workflow_cache_size: 0}", "temporal.workflow_cache_size"},
+		"embedded db scheme":       {"temporal: {embedded_database_url: 'mysql://u@localhost/temporal'}", "temporal.embedded_database_url"},
+		"embedded db no name":      {"temporal: {embedded_database_url: 'postgres://u@localhost'}", "temporal.embedded_database_url"},
+		"embedded db garbage":      {"temporal: {embedded_database_url: 'postgres://u@localhost:port/t'}", "temporal.embedded_database_url"},
+		"negative rate limit":      {"http: {rate_limit: -1}", "http.rate_limit"},
+		"rate limit NaN":           {"http: {rate_limit: .nan}", "http.rate_limit"},
+		"no burst":                 {"http: {rate_limit: 5, rate_burst: 0}", "http.rate_burst"},
+		"negative burst":           {"http: {rate_limit: 0, rate_burst: -1}", "http.rate_burst"},
+		"tls cert, no key":         {"http: {tls_cert_file: /etc/hosts}", "http.tls_cert_file"},
+		"tls key, no cert":         {"http: {tls_key_file: /etc/hosts}", "http.tls_cert_file"},
+		"tls cert missing":         {"http: {tls_cert_file: /nonexistent/cert.pem, tls_key_file: /etc/hosts}", "http.tls_cert_file"},
+		"tls key missing":          {"http: {tls_cert_file: /etc/hosts, tls_key_file: /nonexistent/key.pem}", "http.tls_key_file"},
+		"fit-connect no token URL": {"fitconnect: {submission_url: 'https://fc.example'}", "fitconnect.token_url"},
+		"fit-connect bad URL":      {"fitconnect: {submission_url: 'fc.example', token_url: 'https://fc.example/token'}", "fitconnect.submission_url"},
+		"no metadata versions":     {"fitconnect: {metadata_versions: []}", "fitconnect.metadata_versions"},
+		"temporal UI without port": {"temporal: {ui_addr: '127.0.0.1'}", "temporal.ui_addr"},
+		"temporal UI on port 0":    {"temporal: {ui_addr: '127.0.0.1:0'}", "temporal.ui_addr"},
+		"sender without secret":    {"fitconnect: {submission_url: 'https://fc.example', token_url: 'https://fc.example/token', sender: {client_id: s}}", "fitconnect.sender.client_secret"},
+		"subscriber ARS unquoted":  {"fitconnect: {subscribers: [{ars: 05370, " + subscriberRest + "}]}", "fitconnect.subscribers[0].ars"},
+		"subscriber ARS one digit": {"fitconnect: {subscribers: [{ars: 05, " + subscriberRest + "}]}", "fitconnect.subscribers[0].ars"},
+		"metadata version short":   {"fitconnect: {metadata_versions: ['1.2']}", "fitconnect.metadata_versions"},
+		"client with two secrets":  {`fitconnect: {subscribers: [{ars: "05", ` + subscriberRest + `}, {ars: "01", client_id: c, client_secret: other, encryption_cert_file: c.pem, callback_url: "https://fv.example/cb", callback_secret: ` + callbackSecret + "}]}", "fitconnect.subscribers[1].client_secret"},
+		"subscriber ARS twice":     {`fitconnect: {subscribers: [{ars: "05", ` + subscriberRest + `}, {ars: "05", ` + subscriberRest + "}]}", "fitconnect.subscribers[1].ars"},
+		"subscriber no secret":     {`fitconnect: {subscribers: [{ars: "05", client_id: c, encryption_cert_file: c.pem, callback_url: "https://fv.example/cb", callback_secret: ` + callbackSecret + "}]}", "fitconnect.subscribers[0].client_secret"},
+		"subscriber http callback": {`fitconnect: {subscribers: [{client_id: c, client_secret: s, encryption_cert_file: c.pem, callback_url: "http://fv.example/cb", callback_secret: ` + callbackSecret + "}]}", "fitconnect.subscribers[0].callback_url"},
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
@@ -191,42 +174,6 @@ func TestMissingConfigFile(t *testing.T) {
 	require.NoError(t, fs.Parse([]string{"--config", filepath.Join(t.TempDir(), "nope.yaml")}))
 	_, err := Load(fs)
 	require.ErrorContains(t, err, "--config")
-}
-
-func TestDevTokensAreGeneratedOnceAndPrivate(t *testing.T) {
-	t.Parallel()
-	cfg := Config{DataDir: filepath.Join(t.TempDir(), "data")}
-	first, generated, err := DevTokens(cfg, "055150000000")
-	require.NoError(t, err)
-	require.True(t, generated)
-	require.Len(t, first, 3)
-	roles := map[string]Token{}
-	for _, tk := range first {
-		roles[string(tk.Role)] = tk
-		require.GreaterOrEqual(t, len(tk.Token), 32)
-	}
-	require.Equal(t, "055150000000", roles["municipality"].ARS)
-	require.NotEqual(t, roles["pm"].Token, roles["operator"].Token)
-
-	info, err := os.Stat(filepath.Join(cfg.DataDir, DevTokensFile))
-	require.NoError(t, err)
-	require.Equal(t, os.FileMode(0o600), info.Mode().Perm())
-
-	again, generated, err := DevTokens(cfg, "055150000000")
-	require.NoError(t, err)
-	require.True(t, generated)
-	require.Equal(t, first, again, "a restart keeps the tokens")
-
-	cfg.Auth.Tokens = []Token{{Name: "x", Role: "pm", Token: "0123456789abcdef"}}
-	configured, generated, err := DevTokens(cfg, "055150000000")
-	require.NoError(t, err)
-	require.False(t, generated)
-	require.Equal(t, cfg.Auth.Tokens, configured)
-}
-
-func sha256Hex(s string) string {
-	d := sha256.Sum256([]byte(s))
-	return hex.EncodeToString(d[:])
 }
 
 func TestHTTPProtectionDefaultsAndEnv(t *testing.T) {
@@ -284,32 +231,6 @@ func TestLogFormat(t *testing.T) {
 
 	_, err = Load(nil, map[string]any{"log.formt": "json"})
 	require.ErrorContains(t, err, "log.formt")
-}
-
-// TestTokenSHA256 loads tokens given by their hash: the digest the API compares against
-// is the hash as configured, the same as that of the plain token.
-func TestTokenSHA256(t *testing.T) {
-	const token = "a-long-random-token-0123456789"
-	yaml := `
-auth:
-  tokens:
-    - {name: plain, role: pm, token: "` + token + `"}
-    - {name: hashed, role: operator, token_sha256: "` + strings.ToUpper(sha256Hex("other-token-0123456789")) + `"}
-`
-	cfg, err := load(t, yaml)
-	require.NoError(t, err)
-	require.Empty(t, cfg.Auth.Tokens[1].Token)
-	for _, tc := range []struct {
-		tok   Token
-		plain string
-	}{
-		{cfg.Auth.Tokens[0], token},
-		{cfg.Auth.Tokens[1], "other-token-0123456789"},
-	} {
-		got, err := tc.tok.Digest()
-		require.NoError(t, err)
-		require.Equal(t, sha256.Sum256([]byte(tc.plain)), got, tc.tok.Name)
-	}
 }
 
 // TestHTTPSServer serves HTTPS the way httpServer does (TLSConfig into http.Server, then
@@ -418,15 +339,12 @@ func TestNotifyBadValuesNameTheKey(t *testing.T) {
 		"smtp without from":          {smtp("addr: 'mail.example.org:587'"), "notify.smtp.from"},
 		"from not an e-mail":         {smtp("addr: 'mail.example.org:587', from: rollin"), "notify.smtp.from"},
 		"from with a line break":     {smtp(`addr: 'mail.example.org:587', from: "rollin@example.org\r\nBcc: x@example.org"`), "notify.smtp.from"},
-		"starttls unknown":           {smtp("addr: 'mail.example.org:587', from: rollin@example.org, starttls: sometimes"), "notify.smtp.starttls"},
 		"password without username":  {smtp("addr: 'mail.example.org:587', from: rollin@example.org, password: p"), "notify.smtp.username"},
-		"credentials in the clear":   {smtp("addr: 'localhost:25', from: rollin@example.org, username: u, password: p, starttls: 'off'"), "notify.smtp.starttls"},
 		"smtp timeout zero":          {smtp("timeout: 0s"), "notify.smtp.timeout"},
 		"webhook not http":           {"notify: {webhook: {url: 'ftp://hooks.example.org/x', secret: " + webhookSecret + "}}", "notify.webhook.url"},
 		"webhook without scheme":     {"notify: {webhook: {url: 'hooks.example.org/x', secret: " + webhookSecret + "}}", "notify.webhook.url"},
 		"webhook with user info":     {"notify: {webhook: {url: 'https://u:p@hooks.example.org/x', secret: " + webhookSecret + "}}", "notify.webhook.url"},
 		"webhook without secret":     {"notify: {webhook: {url: 'https://hooks.example.org/x'}}", "notify.webhook.secret"},
-		"webhook secret too short":   {"notify: {webhook: {url: 'https://hooks.example.org/x', secret: 0123456789abcdef}}", "notify.webhook.secret"},
 		"pm not an e-mail":           {"notify: {email: {pm: [pm@d-nrw.example, projektleitung]}}", "notify.email.pm[1]"},
 		"operator with a name":       {"notify: {email: {operator: ['Ops <ops@d-nrw.example>']}}", "notify.email.operator[0]"},
 		"ars prefix unquoted":        {"notify: {email: {municipalities: [{ars_prefix: 05370, address: a@b.example}]}}", "notify.email.municipalities[0].ars_prefix"},
@@ -437,7 +355,6 @@ func TestNotifyBadValuesNameTheKey(t *testing.T) {
 		"ars prefix twice":           {"notify: {email: {municipalities: [{ars_prefix: '05', address: a@b.example}, {ars_prefix: '05', address: c@d.example}]}}", "notify.email.municipalities[1].ars_prefix"},
 		"municipality address wrong": {"notify: {email: {municipalities: [{ars_prefix: '05', address: 'nobody'}]}}", "notify.email.municipalities[0].address"},
 		"organisation missing":       {"notify: {email: {organisations: [{pm: [a@b.example]}]}}", "notify.email.organisations[0].organisation"},
-		"organisation malformed":     {"notify: {email: {organisations: [{organisation: 'D NRW', pm: [a@b.example]}]}}", "notify.email.organisations[0].organisation"},
 		"organisation twice":         {"notify: {email: {organisations: [{organisation: d-nrw}, {organisation: d-nrw}]}}", "notify.email.organisations[1].organisation"},
 		"organisation pm wrong":      {"notify: {email: {organisations: [{organisation: d-nrw, pm: [nobody]}]}}", "notify.email.organisations[0].pm[0]"},
 	}

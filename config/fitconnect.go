@@ -4,13 +4,11 @@ import (
 	"fmt"
 	"net/url"
 	"regexp"
-
-	"github.com/rollin-efa/rollin/systems/fitconnect"
 )
 
 // FitConnect locates FIT-Connect, through which the destination step creates each
 // municipality's Zustellpunkt. Pointing Rollin at FITKO's test environment is setting
-// these keys; `rollin dev` fills the empty URLs with its simulator.
+// these keys; `rollin-dev` fills the empty URLs with its simulator.
 type FitConnect struct {
 	// SubmissionURL is the Submission API, whose destination management the step uses
 	// (e.g. https://submission-api-testing.fit-connect.fitko.dev).
@@ -102,8 +100,8 @@ func (f FitConnect) validate() error {
 			return &KeyError{key + ".encryption_cert_file", "must not be empty (the receiving system's encryption certificate, PEM)"}
 		case err != nil || u.Scheme != "https" || u.Host == "":
 			return &KeyError{key + ".callback_url", fmt.Sprintf("%q is not an https URL", s.CallbackURL)}
-		case len(s.CallbackSecret) < fitconnect.MinCallbackSecretLength:
-			return &KeyError{key + ".callback_secret", fmt.Sprintf("want at least %d characters", fitconnect.MinCallbackSecretLength)}
+		case s.CallbackSecret == "":
+			return &KeyError{key + ".callback_secret", "must not be empty"}
 		}
 		seen[s.ARS], secrets[s.ClientID] = true, s.ClientSecret
 	}

@@ -9,9 +9,6 @@ import (
 	"strconv"
 	"strings"
 	"time"
-
-	"github.com/rollin-efa/rollin/domain"
-	"github.com/rollin-efa/rollin/systems/notify"
 )
 
 // Notify configures the notices Rollin sends besides the one to the municipality's
@@ -102,15 +99,9 @@ func (n Notify) validate() error {
 			return &KeyError{"notify.smtp.from", err.Error()}
 		}
 	}
-	mode, err := notify.ParseStartTLS(s.StartTLS, s.Addr)
-	if err != nil && s.StartTLS != "" {
-		return &KeyError{"notify.smtp.starttls", fmt.Sprintf("%q: want required, opportunistic or off (empty: opportunistic on localhost, else required)", s.StartTLS)}
-	}
 	switch {
 	case s.Password != "" && s.Username == "":
 		return &KeyError{"notify.smtp.username", "a password needs its username"}
-	case s.Username != "" && mode == notify.StartTLSOff:
-		return &KeyError{"notify.smtp.starttls", "off, but a username is set: the password is only sent over TLS"}
 	case s.Timeout <= 0:
 		return &KeyError{"notify.smtp.timeout", "must be positive"}
 	}
@@ -119,8 +110,8 @@ func (n Notify) validate() error {
 		if u, err := url.Parse(w.URL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.User != nil {
 			return &KeyError{"notify.webhook.url", fmt.Sprintf("%q is not an http(s) URL without user info", w.URL)}
 		}
-		if len(w.Secret) < notify.MinSecretLength {
-			return &KeyError{"notify.webhook.secret", fmt.Sprintf("want at least %d bytes to sign the webhook's deliveries", notify.MinSecretLength)}
+		if w.Secret == "" {
+			return &KeyError{"notify.webhook.secret", "required with notify.webhook.url: it signs the webhook's deliveries"}
 		}
 	}
 	for key, list := range map[string][]string{"notify.email.pm": n.Email.PM, "notify.email.operator": n.Email.Operator} {
@@ -133,7 +124,7 @@ func (n Notify) validate() error {
 	orgs := map[string]bool{}
 	for i, o := range n.Email.Organisations {
 		key := fmt.Sprintf("notify.email.organisations[%d]", i)
-		if _, err := domain.ParseOrganisation(o.Organisation); err != nil || o.Organisation == "" || orgs[o.Organisation] {
+		if o.Organisation == "" || orgs[o.Organisation] {
 			return &KeyError{key + ".organisation", fmt.Sprintf("%q: want an organisation of the tokens (e.g. d-nrw), once", o.Organisation)}
 		}
 		orgs[o.Organisation] = true

@@ -8,7 +8,7 @@ import (
 )
 
 // Web configures the pages for people (sign-in, sessions) of `rollin serve` and
-// `rollin dev`.
+// `rollin-dev`.
 type Web struct {
 	// SessionSecret signs session cookies (at least 32 bytes). Replicas of `rollin serve`
 	// behind one load balancer need the same one; empty makes a random secret per

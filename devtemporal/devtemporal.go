@@ -1,8 +1,8 @@
 // Package devtemporal runs a whole Temporal server (frontend, history, matching and the
 // internal worker service) inside the calling process, with its state in one SQLite file or,
-// optionally, in a PostgreSQL database. It exists for `rollin dev`: a developer gets Temporal
+// optionally, in a PostgreSQL database. It exists for `rollin-dev`: a developer gets Temporal
 // without Docker or a separate `temporal server start-dev`, and workflows that were running
-// when `rollin dev` stopped carry on when it starts again on the same data directory (or
+// when `rollin-dev` stopped carry on when it starts again on the same data directory (or
 // database).
 //
 // It is not meant for production: there is no authentication, and with SQLite one writer at

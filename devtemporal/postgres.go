@@ -50,7 +50,7 @@ const (
 	// so that a burst does not reconnect on every query.
 	postgresMaxConns = 20
 
-	// postgresConnLifetime recycles connections now and then, so that a long `rollin dev`
+	// postgresConnLifetime recycles connections now and then, so that a long `rollin-dev`
 	// session does not hold server-side backends (and their memory) forever.
 	postgresConnLifetime = time.Hour
 

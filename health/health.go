@@ -1,5 +1,5 @@
 // Package health serves the liveness and readiness endpoints every long-running Rollin
-// process has (`rollin serve`, `rollin worker`, `rollin dev`), so that Kubernetes probes and
+// process has (`rollin serve`, `rollin worker`, `rollin-dev`), so that Kubernetes probes and
 // load balancers see one behaviour: /healthz answers while the process runs, /readyz only
 // while its dependencies answer and it is not stopping.
 package health

@@ -16,8 +16,9 @@ import (
 	"github.com/chromedp/chromedp"
 	"github.com/stretchr/testify/require"
 
-	"github.com/rollin-efa/rollin/config"
+	"github.com/rollin-efa/rollin/activities"
 	"github.com/rollin-efa/rollin/domain"
+	"github.com/rollin-efa/rollin/systems/notify"
 	"github.com/rollin-efa/rollin/systems/notify/notifytest"
 	"github.com/rollin-efa/rollin/systems/simulator"
 	"github.com/rollin-efa/rollin/workflows"
@@ -161,10 +162,11 @@ func TestPeopleDoTheirJobsInTheBrowser(t *testing.T) {
 	t.Parallel()
 	const bonn = "053140000000"
 	smtp := notifytest.Start(t, notifytest.Options{})
-	h := newHarnessWith(t, bonn, simulator.Config{}, harnessOptions{notify: &config.Notify{
-		SMTP: config.NotifySMTP{Addr: smtp.Addr, From: "Rollin <rollin@d-nrw.example>", Timeout: 5 * time.Second},
-		Email: config.NotifyEmail{PM: []string{"projekte@d-nrw.example"}, Operator: []string{"betrieb@d-nrw.example"},
-			Municipalities: []config.MunicipalityEmail{{ARSPrefix: "05314", Address: "poststelle@bonn.example"}}},
+	mailer, err := notify.NewMailer(notify.MailerConfig{Addr: smtp.Addr, From: "Rollin <rollin@d-nrw.example>", Timeout: 5 * time.Second})
+	require.NoError(t, err)
+	h := newHarnessWith(t, bonn, simulator.Config{}, harnessOptions{notify: &activities.Notifiers{
+		Mailer: mailer, PM: []string{"projekte@d-nrw.example"}, Operator: []string{"betrieb@d-nrw.example"},
+		Municipalities: []activities.MunicipalityAddress{{ARSPrefix: "05314", Address: "poststelle@bonn.example"}},
 	}})
 	b := newBrowser(t, h.api.URL, h.tokens)
 	runPage := "/rollins/" + bonn + "/" + gewerbe

@@ -28,7 +28,7 @@ const (
 )
 
 // autopilot attaches an autopilot to the harness's municipality simulator that acts through
-// the same starter as the API, as `rollin dev` wires it.
+// the same starter as the API, as `rollin-dev` wires it.
 func (h *harness) autopilot(cfg simulator.AutopilotConfig) *simulator.Autopilot {
 	h.t.Helper()
 	cfg.Enabled = true

@@ -22,7 +22,7 @@ import (
 )
 
 // cluster is a Rollin installation of separate OS processes, as docs/deploy.md describes
-// it for one machine: `rollin temporal`, `rollin simulators --autopilot`, `rollin serve`
+// it for one machine: `rollin-dev temporal`, `rollin-dev simulators --autopilot`, `rollin serve`
 // and any number of `rollin worker`, sharing one configuration file and one database.
 type cluster struct {
 	t       *testing.T
@@ -117,9 +117,9 @@ process:
 	// is picked just before; the simulators pick their own and print them.
 	port := freeTCPPort(t)
 	c.shared = []string{fmt.Sprintf("ROLLIN_TEMPORAL_ADDRESS=127.0.0.1:%d", port), fmt.Sprintf("ROLLIN_TEMPORAL_EMBEDDED_PORT=%d", port)}
-	temporal := c.start("rollin temporal", c.env(), "Temporal on", c.args("temporal")...)
+	temporal := c.start("rollin-dev temporal", c.env(), "Temporal on", c.args("temporal")...)
 	t.Cleanup(temporal.stop)
-	c.sims = c.start("rollin simulators", c.env(), "fitconnect.token_url:",
+	c.sims = c.start("rollin-dev simulators", c.env(), "fitconnect.token_url:",
 		c.args("simulators", "--autopilot", "--autopilot-delay", "50ms")...)
 	c.useSimulators(c.sims.output.String())
 	t.Cleanup(c.sims.stop)
@@ -147,7 +147,7 @@ func (c *cluster) env(extra ...string) []string {
 	return append(append(env, c.shared...), extra...)
 }
 
-// useSimulators reads the simulators' addresses from what `rollin simulators` printed and
+// useSimulators reads the simulators' addresses from what `rollin-dev simulators` printed and
 // hands them to the processes started after it.
 func (c *cluster) useSimulators(out string) {
 	c.t.Helper()
@@ -157,7 +157,7 @@ func (c *cluster) useSimulators(out string) {
 		"fitconnect.token_url": "",
 	} {
 		m := regexp.MustCompile(`(?m)^\s*` + regexp.QuoteMeta(key) + `:\s*(http://\S+)\s*$`).FindStringSubmatch(out)
-		require.NotNil(c.t, m, "rollin simulators printed no %s:\n%s", key, out)
+		require.NotNil(c.t, m, "rollin-dev simulators printed no %s:\n%s", key, out)
 		if kind != "" {
 			c.simAddr[kind] = strings.TrimPrefix(m[1], "http://")
 		}

@@ -13,7 +13,7 @@ import (
 	"github.com/rollin-efa/rollin/workflows"
 )
 
-// TestDevPagesInTheBrowser is the issue's "done when" in `rollin dev` itself (the binary,
+// TestDevPagesInTheBrowser is the issue's "done when" in `rollin-dev` itself (the binary,
 // its embedded Temporal server, simulators and generated tokens), in Chromium: the
 // project manager starts two roll-ins into Münster from the pages, the municipality signs,
 // enters its connection data and reports a test submission as not received (which sends

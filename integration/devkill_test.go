@@ -20,7 +20,7 @@ import (
 // steinfurt is Kreis Steinfurt (NRW): 24 municipalities, a campaign that fits CI time.
 const steinfurt = "05566"
 
-// TestDevSurvivesKills runs `rollin dev --autopilot` as an OS process, starts a campaign
+// TestDevSurvivesKills runs `rollin-dev --autopilot` as an OS process, starts a campaign
 // for Wohngeld in Kreis Steinfurt, and kills the process with SIGKILL three times while
 // the runs are on their way — each time at a different point of the roll-ins — starting
 // it again on the same data dir each time. Every run must reach live, none through an
@@ -30,7 +30,7 @@ const steinfurt = "05566"
 // they created before.
 func TestDevSurvivesKills(t *testing.T) {
 	if testing.Short() {
-		t.Skip("runs a campaign through three kills of rollin dev (about two minutes)")
+		t.Skip("runs a campaign through three kills of rollin-dev (about two minutes)")
 	}
 	t.Parallel()
 	// A routing check whose worker died is tried again after its 30 s timeout and one
@@ -197,7 +197,7 @@ func workflowsOf(t *testing.T, env []string, runs []domain.RunStatus) string {
 	return b.String()
 }
 
-// simulatorAddrs reads the simulators' base URLs from the last banner of `rollin dev`.
+// simulatorAddrs reads the simulators' base URLs from the last banner of `rollin-dev`.
 func simulatorAddrs(t *testing.T, out string) map[simulator.Kind]string {
 	t.Helper()
 	sys := regexp.MustCompile(`Systems:\s+provider (\S+), state (\S+), municipality (\S+)`).FindAllStringSubmatch(out, -1)

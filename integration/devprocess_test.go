@@ -25,8 +25,8 @@ import (
 	"github.com/rollin-efa/rollin/workflows"
 )
 
-// rollinBinary builds the rollin binary once for the package's tests, into binDir
-// (removed by TestMain).
+// rollinBinary builds the programs once for the package's tests, into binDir (removed by
+// TestMain): the rollin binary, and rollin-dev beside it (see devBinary).
 var (
 	binDir       string
 	rollinBinary = sync.OnceValues(func() (string, error) {
@@ -35,15 +35,23 @@ var (
 			return "", err
 		}
 		binDir = dir
-		bin := filepath.Join(dir, "rollin")
-		if out, err := exec.Command("go", "build", "-o", bin, "../cmd/rollin").CombinedOutput(); err != nil {
+		if out, err := exec.Command("go", "build", "-o", dir+string(filepath.Separator), "../cmd/rollin", "../cmd/rollin-dev").CombinedOutput(); err != nil {
 			return "", fmt.Errorf("go build: %w: %s", err, out)
 		}
-		return bin, nil
+		return filepath.Join(dir, "rollin"), nil
 	})
 )
 
-// devEnv is the environment of a `rollin dev` with its own data dir, database and ports;
+// devBinary is the rollin-dev program built beside rollinBinary.
+func devBinary() (string, error) {
+	bin, err := rollinBinary()
+	if err != nil {
+		return "", err
+	}
+	return filepath.Join(filepath.Dir(bin), "rollin-dev"), nil
+}
+
+// devEnv is the environment of a `rollin-dev` with its own data dir, database and ports;
 // it returns the environment and the API's address.
 func devEnv(t *testing.T, extra ...string) ([]string, string) {
 	t.Helper()
@@ -59,11 +67,11 @@ func devEnv(t *testing.T, extra ...string) ([]string, string) {
 	return append(env, extra...), httpAddr
 }
 
-// startDev runs `rollin dev` with env and extra arguments and returns once it has printed
+// startDev runs rollin-dev with env and extra arguments and returns once it has printed
 // its whole banner.
 func startDev(t *testing.T, env []string, args ...string) *process {
 	t.Helper()
-	return startRollin(t, "rollin dev", env, "rollin start --service", append([]string{"dev"}, args...)...) // the banner's last line
+	return startRollin(t, "rollin-dev", env, "rollin start --service", args...) // the banner's last line
 }
 
 // tokens reads the generated development tokens from the data dir in env.
@@ -75,18 +83,18 @@ func devTokens(t *testing.T, env []string) map[domain.Role]string {
 			dataDir = v
 		}
 	}
-	raw, err := os.ReadFile(filepath.Join(dataDir, config.DevTokensFile))
+	raw, err := os.ReadFile(filepath.Join(dataDir, devsim.TokensFile))
 	require.NoError(t, err)
 	var tokens []config.Token
 	require.NoError(t, yaml.Unmarshal(raw, &tokens))
 	tok := map[domain.Role]string{}
 	for _, tk := range tokens {
-		tok[tk.Role] = tk.Token
+		tok[domain.Role(tk.Role)] = tk.Token
 	}
 	return tok
 }
 
-// TestDevRestartKeepsRuns runs `rollin dev` as the README says, starts a roll-in of a real
+// TestDevRestartKeepsRuns runs `rollin-dev` as the README says, starts a roll-in of a real
 // NRW municipality through the API, stops the process with SIGTERM while the run waits,
 // and starts it again on the same data dir with the autopilot on: the autopilot takes on
 // the run that was already waiting (its notice went out before the restart) and the run
@@ -96,7 +104,7 @@ func TestDevRestartKeepsRuns(t *testing.T) {
 	env, httpAddr := devEnv(t)
 	first := startDev(t, env)
 	require.Contains(t, first.output.String(), "http://"+httpAddr+"/api/v1")
-	require.Contains(t, first.output.String(), config.DevTokensFile, "it says where the generated tokens are")
+	require.Contains(t, first.output.String(), devsim.TokensFile, "it says where the generated tokens are")
 	require.NotContains(t, first.output.String(), "Autopilot:", "the autopilot is off unless asked for")
 	tok := devTokens(t, env)
 	for _, token := range tok {
@@ -136,7 +144,7 @@ func TestDevRestartKeepsRuns(t *testing.T) {
 	require.Equal(t, []string{devsim.Principal}, by[workflows.ActionConfirmTest])
 }
 
-// TestDevNRWCampaignOnAutopilot is the demo of the README: `rollin dev --autopilot` and
+// TestDevNRWCampaignOnAutopilot is the demo of the README: `rollin-dev --autopilot` and
 // `rollin campaign start --land 05 --wait` from the command line roll Wohngeld out to all
 // 396 municipalities of Nordrhein-Westfalen, unattended, with a progress bar, on the
 // embedded SQLite Temporal server.
@@ -183,7 +191,7 @@ func (b *lockedBuffer) String() string {
 	return b.buf.String()
 }
 
-// devClient talks to a `rollin dev` process over HTTP.
+// devClient talks to a `rollin-dev` process over HTTP.
 type devClient struct {
 	t      *testing.T
 	base   string

@@ -183,7 +183,7 @@ func freeTCPPort(t *testing.T) int {
 	return l.Addr().(*net.TCPAddr).Port
 }
 
-// TestTemporalWebUIShowsRunsOfTheDevServer serves Temporal's Web UI as `rollin dev
+// TestTemporalWebUIShowsRunsOfTheDevServer serves Temporal's Web UI as `rollin-dev
 // --temporal-ui` does, against the embedded dev server, and asks it, as the browser would,
 // for the UI's page and, through the UI's API, for a workflow started on the server: the
 // UI must show what Temporal holds, not only its own page.

@@ -31,7 +31,6 @@ import (
 	"github.com/rollin-efa/rollin/api"
 	"github.com/rollin-efa/rollin/auth"
 	"github.com/rollin-efa/rollin/catalog"
-	"github.com/rollin-efa/rollin/config"
 	"github.com/rollin-efa/rollin/domain"
 	"github.com/rollin-efa/rollin/logging"
 	"github.com/rollin-efa/rollin/register"
@@ -118,8 +117,8 @@ type harnessOptions struct {
 	process *workflows.Options
 	// callTimeout bounds one call to a system (default 5 s).
 	callTimeout time.Duration
-	// notify, if set, sends the notices by e-mail and webhook too.
-	notify *config.Notify
+	// notify, if set, sends the notices by e-mail (and webhook) too.
+	notify *activities.Notifiers
 	// databaseURL, if set, is the (empty) database Rollin's store uses instead of a fresh
 	// one on the shared test server.
 	databaseURL string
@@ -175,17 +174,14 @@ func newHarnessWith(t *testing.T, municipalityARS string, simCfg simulator.Confi
 	mc, err := municipality.New(h.sims[simulator.Municipality].URL, hc)
 	require.NoError(t, err)
 	h.acts = &activities.Activities{Store: st, Provider: pc, State: sc, Municipality: mc, FitConnect: fc, TestPoll: 20 * time.Millisecond}
-	if o.notify != nil {
-		h.acts.Notifiers, err = activities.NewNotifiers(*o.notify, hc)
-		require.NoError(t, err)
-	}
+	h.acts.Notifiers = o.notify
 
 	ts := sharedTemporal()
 	h.client = ts.NewClientWithOptions(client.Options{Logger: logging.Temporal(h.log)})
 	t.Cleanup(h.client.Close)
 	h.startWorker()
 
-	tokens := []config.Token{
+	tokens := []auth.Token{
 		{Name: "projektleitung", Role: domain.RolePM, Token: "pm-token-0123456789"},
 		{Name: "betrieb", Role: domain.RoleOperator, Token: "operator-token-0123456789"},
 		{Name: "kommune", Role: domain.RoleMunicipality, Token: "municipality-token-0123456789", ARS: municipalityARS},
@@ -202,9 +198,10 @@ func newHarnessWith(t *testing.T, municipalityARS string, simCfg simulator.Confi
 	}
 	svc := starter.New(h.client, st, h.queue, *o.process)
 	h.starter = svc
-	h.server = api.New(svc, tokens, func(context.Context) error { return nil }, h.log)
+	set, err := auth.NewTokens(tokens)
+	require.NoError(t, err)
+	h.server = api.New(svc, set, func(context.Context) error { return nil }, h.log)
 	h.server.EndSessionsIn(st)
-	set, _ := auth.NewTokens(tokens)
 	// Everyone who waits is overdue at once, and escalated after a minute, so that the
 	// overdue page has something to show.
 	h.pages, err = web.New(svc, web.Options{Tokens: set, Sessions: st, ReminderAfter: time.Millisecond, EscalationAfter: time.Minute, Log: h.log})

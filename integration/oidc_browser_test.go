@@ -13,7 +13,6 @@ import (
 
 	"github.com/rollin-efa/rollin/auth"
 	"github.com/rollin-efa/rollin/auth/oidctest"
-	"github.com/rollin-efa/rollin/config"
 	"github.com/rollin-efa/rollin/systems/simulator"
 	"github.com/rollin-efa/rollin/web"
 	"github.com/rollin-efa/rollin/workflows"
@@ -39,10 +38,10 @@ func TestOIDCSignInInTheBrowser(t *testing.T) {
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { pages.ServeHTTP(w, r) }))
 	t.Cleanup(srv.Close)
 	base := strings.Replace(srv.URL, "127.0.0.1", "localhost", 1)
-	o := auth.NewOIDC(config.OIDC{
+	o := auth.NewOIDC(auth.OIDCConfig{
 		Issuer: idp.URL, ClientID: idp.ClientID, ClientSecret: idp.ClientSecret, RedirectURL: base + "/anmelden/oidc/zurueck",
 		Scopes: []string{"openid", "profile"}, NameClaim: "preferred_username", RoleClaim: "realm_access.roles",
-		Roles:    config.OIDCRoles{PM: "rollin-pm", Operator: "rollin-operator", Municipality: "rollin-municipality"},
+		Roles:    auth.OIDCRoles{PM: "rollin-pm", Operator: "rollin-operator", Municipality: "rollin-municipality"},
 		ARSClaim: "ars", OrganisationClaim: "organisation",
 	}, nil)
 	var err error

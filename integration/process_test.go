@@ -21,12 +21,18 @@ type process struct {
 	exited chan error
 }
 
-// startRollin runs the rollin binary with args and env and returns once a line of its
-// output (stdout and stderr) contains readyLine. name labels it in failure messages. The
-// process is killed when the test ends, if it still runs.
+// startRollin runs a program with args and env and returns once a line of its output
+// (stdout and stderr) contains readyLine. name is the command line it runs, which labels it
+// in failure messages; its first word picks the program: rollin, or rollin-dev for the
+// development system and its parts. The process is killed when the test ends, if it still
+// runs.
 func startRollin(t *testing.T, name string, env []string, readyLine string, args ...string) *process {
 	t.Helper()
-	bin, err := rollinBinary()
+	program := rollinBinary
+	if strings.HasPrefix(name, "rollin-dev") {
+		program = devBinary
+	}
+	bin, err := program()
 	require.NoError(t, err)
 	p := &process{t: t, name: name, cmd: exec.Command(bin, args...), output: &lockedBuffer{}, exited: make(chan error, 1)}
 	p.cmd.Env = env

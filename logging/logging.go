@@ -12,7 +12,7 @@ import (
 
 // New returns a logger at level (debug, info, warn, error) in format: "json", zap's
 // production encoding (one JSON object per line, ISO 8601 times, for a log collector), or
-// "console", readable in a terminal (`rollin dev`). Both write to stderr, without
+// "console", readable in a terminal (`rollin-dev`). Both write to stderr, without
 // sampling (every line of an incident counts) and without stack traces on errors.
 func New(level, format string) (*zap.Logger, error) {
 	lvl, err := zapcore.ParseLevel(level)

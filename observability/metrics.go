@@ -1,4 +1,4 @@
-// Package observability gives every long-running Rollin process (`rollin dev`, `rollin
+// Package observability gives every long-running Rollin process (`rollin-dev`, `rollin
 // worker`, `rollin serve`) the same view from outside: Prometheus metrics on GET /metrics
 // (the Temporal SDK's own and Rollin's external calls, steps, incidents and runs) and, when
 // an OTLP endpoint is configured, OpenTelemetry traces of workflows and activities. Workflow

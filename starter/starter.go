@@ -6,28 +6,10 @@ package starter
 import (
 	"context"
 	"encoding/json"
-	"time"
 
-	"github.com/rollin-efa/rollin/config"
 	"github.com/rollin-efa/rollin/domain"
 	"github.com/rollin-efa/rollin/store"
-	"github.com/rollin-efa/rollin/workflows"
 )
-
-// ProcessOptions turns the process configuration into the timings new runs start with.
-// Runs carry them in their input, so a changed configuration applies to runs started
-// afterwards and never changes a running roll-in's deadlines under it.
-func ProcessOptions(p config.Process) workflows.Options {
-	return workflows.Options{
-		ReminderAfter:   time.Duration(p.ReminderAfterDays) * 24 * time.Hour,
-		EscalationAfter: time.Duration(p.EscalationAfterDays) * 24 * time.Hour,
-		CallAttempts:    p.CallAttempts,
-		RetryInitial:    p.RetryInitial,
-		RetryMax:        p.RetryMax,
-		RoutingPoll:     p.RoutingPoll,
-		RoutingDeadline: p.RoutingDeadline,
-	}
-}
 
 // Principal is the signed-in user a request acts for.
 type Principal struct {

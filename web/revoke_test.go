@@ -12,7 +12,6 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/rollin-efa/rollin/auth"
-	"github.com/rollin-efa/rollin/config"
 	"github.com/rollin-efa/rollin/domain"
 	"github.com/rollin-efa/rollin/starter"
 )
@@ -30,13 +29,13 @@ func (c *startCounter) Start(_ context.Context, p starter.Principal, ars, servic
 
 const plToken = "pl-secret-0123456789"
 
-var plEntry = config.Token{Name: "pl", Role: domain.RolePM, Token: plToken}
+var plEntry = auth.Token{Name: "pl", Role: domain.RolePM, Token: plToken}
 
 // pagesOver serves the pages of replica over the shared session store db with the same
 // secret, as two `rollin serve` processes behind one load balancer.
 func pagesOver(t *testing.T, db SessionStore, s Starter) *Server {
 	t.Helper()
-	set, _ := auth.NewTokens([]config.Token{plEntry})
+	set, _ := auth.NewTokens([]auth.Token{plEntry})
 	srv, err := New(s, Options{Tokens: set, SessionKey: sessionKey, Sessions: db})
 	require.NoError(t, err)
 	return srv

@@ -13,7 +13,6 @@ import (
 	"go.uber.org/zap/zaptest"
 
 	"github.com/rollin-efa/rollin/auth"
-	"github.com/rollin-efa/rollin/config"
 	"github.com/rollin-efa/rollin/domain"
 	"github.com/rollin-efa/rollin/store"
 	"github.com/rollin-efa/rollin/store/storetest"
@@ -32,10 +31,10 @@ func newStore(t *testing.T) *store.Store {
 
 // pagesWith serves the pages with tokens and the sessions in db; no page that reads runs
 // is requested, so they need no starter.
-func pagesWith(t *testing.T, db SessionStore, tokens ...config.Token) *Server {
+func pagesWith(t *testing.T, db SessionStore, tokens ...auth.Token) *Server {
 	t.Helper()
-	set, skipped := auth.NewTokens(tokens)
-	require.Empty(t, skipped)
+	set, err := auth.NewTokens(tokens)
+	require.NoError(t, err)
 	s, err := New(nil, Options{Tokens: set, SessionKey: sessionKey, Sessions: db})
 	require.NoError(t, err)
 	return s
@@ -87,7 +86,7 @@ func signInWith(t *testing.T, s *Server, token string) *http.Cookie {
 // is removed rather than bouncing the browser between the sign-in page and the pages.
 func TestTokenSessionEndsWithItsToken(t *testing.T) {
 	const old = "old-secret-0123456789"
-	pl := config.Token{Name: "pl", Role: domain.RolePM, Token: old}
+	pl := auth.Token{Name: "pl", Role: domain.RolePM, Token: old}
 	db := newStore(t)
 	sess := signInWith(t, pagesWith(t, db, pl), old)
 
@@ -97,9 +96,9 @@ func TestTokenSessionEndsWithItsToken(t *testing.T) {
 	require.Equal(t, "/rollins", resp.Header.Get("Location"))
 
 	for name, s := range map[string]*Server{
-		"new secret": pagesWith(t, db, config.Token{Name: "pl", Role: domain.RolePM, Token: "new-secret-0123456789"}),
-		"new role":   pagesWith(t, db, config.Token{Name: "pl", Role: domain.RoleMunicipality, Token: old, ARS: "055150000000"}),
-		"removed":    pagesWith(t, db, config.Token{Name: "andere", Role: domain.RolePM, Token: "other-secret-0123456789"}),
+		"new secret": pagesWith(t, db, auth.Token{Name: "pl", Role: domain.RolePM, Token: "new-secret-0123456789"}),
+		"new role":   pagesWith(t, db, auth.Token{Name: "pl", Role: domain.RoleMunicipality, Token: old, ARS: "055150000000"}),
+		"removed":    pagesWith(t, db, auth.Token{Name: "andere", Role: domain.RolePM, Token: "other-secret-0123456789"}),
 	} {
 		resp := serve(s, http.MethodGet, "/rollins", nil, sess)
 		require.Equal(t, http.StatusSeeOther, resp.StatusCode, name)
@@ -116,7 +115,7 @@ func TestTokenSessionEndsWithItsToken(t *testing.T) {
 // TestSignInRefusals: an unknown token, and a form without its double-submit value (a
 // form another site posted), start no session.
 func TestSignInRefusals(t *testing.T) {
-	s := pagesWith(t, newStore(t), config.Token{Name: "pl", Role: domain.RolePM, Token: "secret-0123456789"})
+	s := pagesWith(t, newStore(t), auth.Token{Name: "pl", Role: domain.RolePM, Token: "secret-0123456789"})
 	login := cookie(serve(s, http.MethodGet, "/anmelden", nil), loginCookie)
 	resp := serve(s, http.MethodPost, "/anmelden", url.Values{"login": {login.Value}, "token": {"wrong-0123456789"}}, login)
 	require.Equal(t, http.StatusUnauthorized, resp.StatusCode)

@@ -15,9 +15,10 @@ import (
 	sdkworker "go.temporal.io/sdk/worker"
 	"go.uber.org/zap"
 
-	"github.com/rollin-efa/rollin/activities"
 	"github.com/rollin-efa/rollin/api"
+	"github.com/rollin-efa/rollin/auth"
 	"github.com/rollin-efa/rollin/catalog"
+	"github.com/rollin-efa/rollin/cmd/internal/compose"
 	"github.com/rollin-efa/rollin/config"
 	"github.com/rollin-efa/rollin/devsim"
 	"github.com/rollin-efa/rollin/devtemporal"
@@ -42,7 +43,7 @@ const (
 // Principals the benchmark acts as through the starter.
 var pm = starter.Principal{Name: "bench", Role: domain.RolePM}
 
-// env is one Rollin as `rollin dev` assembles it — embedded Temporal server, PostgreSQL
+// env is one Rollin as `rollin-dev` assembles it — embedded Temporal server, PostgreSQL
 // read model, simulators, worker, starter and API — with the autopilot attached.
 type env struct {
 	log      *zap.Logger
@@ -138,14 +139,17 @@ func newEnv(ctx context.Context, o options, log *zap.Logger) (*env, error) {
 	if err := e.startWorker(); err != nil {
 		return nil, err
 	}
-	e.starter = starter.New(e.client, e.store, cfg.Temporal.TaskQueue, starter.ProcessOptions(cfg.Process))
+	e.starter = starter.New(e.client, e.store, cfg.Temporal.TaskQueue, compose.WorkflowOptions(cfg.Process))
 	e.pilot = simulator.NewAutopilot(simulator.AutopilotConfig{Enabled: true, Concurrency: 64},
 		devsim.Actor{Starter: e.starter}, devsim.ServiceLookup(e.starter), log)
 	e.sims.Municipality.Sim.SetAutopilot(e.pilot)
 
-	tokens := []config.Token{
+	tokens, err := auth.NewTokens([]auth.Token{
 		{Name: "bench-pm", Role: domain.RolePM, Token: pmToken},
 		{Name: "bench-operator", Role: domain.RoleOperator, Token: operatorToken},
+	})
+	if err != nil {
+		return nil, err
 	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -201,9 +205,9 @@ func (e *env) seed(ctx context.Context) error {
 	return nil
 }
 
-// startWorker starts the in-process Rollin worker as `rollin dev` does.
+// startWorker starts the in-process Rollin worker as `rollin-dev` does.
 func (e *env) startWorker() error {
-	acts, err := activities.New(e.cfg, e.store)
+	acts, err := compose.Activities(e.cfg, e.store, nil, nil)
 	if err != nil {
 		return err
 	}

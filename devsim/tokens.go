@@ -1,4 +1,4 @@
-package config
+package devsim
 
 import (
 	"crypto/rand"
@@ -10,38 +10,37 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
+	"github.com/rollin-efa/rollin/config"
 	"github.com/rollin-efa/rollin/domain"
 )
 
-// DevTokensFile is where `rollin dev` keeps the tokens it generated, inside the data dir.
-const DevTokensFile = "tokens.yaml"
+// TokensFile is where rollin-dev keeps the tokens it generated, inside the data dir.
+const TokensFile = "tokens.yaml"
 
-// DevTokens returns the configured tokens or, when auth.tokens is empty, development tokens
+// Tokens returns the configured tokens or, when auth.tokens is empty, development tokens
 // for each role (the municipality token scoped to municipalityARS). Generated tokens are
 // kept in the data dir, readable by the owner only, so they stay the same across restarts.
-// generated reports whether the tokens came from that file.
-func DevTokens(cfg Config, municipalityARS string) (tokens []Token, generated bool, err error) {
+// generated reports whether the tokens came from that file; the caller checks them as it
+// checks auth.tokens, and a file that fails is best deleted to generate new ones.
+func Tokens(cfg config.Config, municipalityARS string) (tokens []config.Token, generated bool, err error) {
 	if len(cfg.Auth.Tokens) > 0 {
 		return cfg.Auth.Tokens, false, nil
 	}
-	path := filepath.Join(cfg.DataDir, DevTokensFile)
+	path := filepath.Join(cfg.DataDir, TokensFile)
 	raw, err := os.ReadFile(path) // #nosec G304 -- data_dir is the operator's own configuration; the file name is a constant
 	switch {
 	case err == nil:
 		if err := yaml.Unmarshal(raw, &tokens); err != nil {
 			return nil, false, fmt.Errorf("read %s: %w (delete it to generate new tokens)", path, err)
 		}
-		if err := (Auth{Tokens: tokens}).validate(); err != nil {
-			return nil, false, fmt.Errorf("%s: %w (delete it to generate new tokens)", path, err)
-		}
 		return tokens, true, nil
 	case !errors.Is(err, os.ErrNotExist):
 		return nil, false, fmt.Errorf("read %s: %w", path, err)
 	}
-	tokens = []Token{
-		{Name: "projektleitung", Role: domain.RolePM, Token: randomToken()},
-		{Name: "betrieb", Role: domain.RoleOperator, Token: randomToken()},
-		{Name: "kommune", Role: domain.RoleMunicipality, Token: randomToken(), ARS: municipalityARS},
+	tokens = []config.Token{
+		{Name: "projektleitung", Role: string(domain.RolePM), Token: randomToken()},
+		{Name: "betrieb", Role: string(domain.RoleOperator), Token: randomToken()},
+		{Name: "kommune", Role: string(domain.RoleMunicipality), Token: randomToken(), ARS: municipalityARS},
 	}
 	out, err := yaml.Marshal(tokens)
 	if err != nil {
