@@ -157,8 +157,8 @@ func cloneForm(f url.Values) url.Values {
 	return c
 }
 
-// esc is text as the templates write it into a page.
-func esc(s string) string { return html.EscapeString(s) }
+// esc is text as html/template writes it into a page (which escapes "+" as well).
+func esc(s string) string { return strings.ReplaceAll(html.EscapeString(s), "+", "&#43;") }
 
 // requireBody checks that body contains every one of has and none of hasNot.
 func requireBody(t *testing.T, body string, has, hasNot []string, msgAndArgs ...any) {
