@@ -59,6 +59,7 @@ func startForm(csrf string) url.Values {
 // no run any more, although it is still correctly signed and not expired: the session is
 // gone from the store (ASVS 3.3.1).
 func TestSignOutEndsTheSession(t *testing.T) {
+	t.Parallel() // each on a database of its own
 	counter := &startCounter{}
 	s := pagesOver(t, newStore(t), counter)
 	c := signInWith(t, s, plToken)
@@ -86,6 +87,7 @@ func TestSignOutEndsTheSession(t *testing.T) {
 // TestOIDCSessionSignOut: a session from the identity provider is stored and ended like a
 // token's.
 func TestOIDCSessionSignOut(t *testing.T) {
+	t.Parallel() // each on a database of its own
 	counter := &startCounter{}
 	s := pagesOver(t, newStore(t), counter)
 	sess := s.sessions.newSession(starter.Principal{Name: "erika", Role: domain.RolePM, Organisation: "d-nrw"}, viaOIDC, "")
@@ -102,6 +104,7 @@ func TestOIDCSessionSignOut(t *testing.T) {
 // sessions: signed in at one, signed in at the other; signed out at the other, signed
 // out at the first; and an operator's ending of a token's sessions holds at both.
 func TestSessionsAreSharedByReplicas(t *testing.T) {
+	t.Parallel() // each on a database of its own
 	db := newStore(t)
 	a, b := pagesOver(t, db, nil), pagesOver(t, db, nil)
 	signedIn := func(s *Server, c *http.Cookie) bool {
@@ -128,6 +131,7 @@ func TestSessionsAreSharedByReplicas(t *testing.T) {
 
 // TestExpiredSessionIsGone: past its time a stored session signs nobody in.
 func TestExpiredSessionIsGone(t *testing.T) {
+	t.Parallel() // each on a database of its own
 	db := newStore(t)
 	s := pagesOver(t, db, nil)
 	c := signInWith(t, s, plToken)
@@ -143,7 +147,7 @@ func TestExpiredSessionIsGone(t *testing.T) {
 // TestStaticServesFilesOnly: the stylesheet is served; the directory is no page (no
 // listing), nor is anything outside it.
 func TestStaticServesFilesOnly(t *testing.T) {
-	s := pagesOver(t, newStore(t), nil)
+	s := pagesOver(t, &memSessions{}, nil)
 	resp := serve(s, http.MethodGet, "/static/rollin.css", nil)
 	require.Equal(t, http.StatusOK, resp.StatusCode)
 	require.Contains(t, resp.Header.Get("Content-Type"), "text/css")

@@ -120,7 +120,7 @@ func TestLocalPath(t *testing.T) {
 // TestSignInRedirectStaysOnSite: the sign-in form's "weiter" cannot send the browser to
 // another host, whatever escapes it holds.
 func TestSignInRedirectStaysOnSite(t *testing.T) {
-	s := pagesWith(t, newStore(t), plEntry)
+	s := pagesWith(t, &memSessions{}, plEntry)
 	page := serve(s, http.MethodGet, "/anmelden", nil)
 	login := cookie(page, loginCookie)
 	resp := serve(s, http.MethodPost, "/anmelden", url.Values{"login": {login.Value}, "token": {plToken}, "weiter": {"/a/../%5Cevil.example/"}}, login)

@@ -90,8 +90,18 @@ func Start(t testing.TB, opts Options) *Server {
 		t.Fatalf("notifytest: listen: %v", err)
 	}
 	s.Addr = l.Addr().String()
-	go func() { _ = srv.Serve(l) }()
-	t.Cleanup(func() { _ = srv.Close() })
+	served := make(chan struct{})
+	go func() {
+		defer close(served)
+		_ = srv.Serve(l)
+	}()
+	t.Cleanup(func() {
+		_ = srv.Close()
+		// Serve registers l with srv only once its goroutine runs: a test that ends
+		// before that would leave it accepting for ever, had Close not closed l itself.
+		_ = l.Close()
+		<-served
+	})
 	return s
 }
 
