@@ -26,7 +26,6 @@ import (
 	"github.com/rollin-efa/rollin/register"
 	"github.com/rollin-efa/rollin/starter"
 	"github.com/rollin-efa/rollin/store"
-	"github.com/rollin-efa/rollin/systems/simulator"
 	"github.com/rollin-efa/rollin/worker"
 )
 
@@ -54,7 +53,7 @@ type env struct {
 	sims     *devsim.Systems
 	worker   sdkworker.Worker
 	starter  *starter.Service
-	pilot    *simulator.Autopilot
+	pilot    *devsim.Autopilot
 	http     *http.Server
 	apiURL   string
 	// ars is the register in ARS order.
@@ -139,9 +138,8 @@ func newEnv(ctx context.Context, o options, log *zap.Logger) (*env, error) {
 		return nil, err
 	}
 	e.starter = starter.New(e.client, e.store, cfg.Temporal.TaskQueue, starter.ProcessOptions(cfg.Process))
-	e.pilot = simulator.NewAutopilot(simulator.AutopilotConfig{Enabled: true, Concurrency: 64},
-		devsim.Actor{Starter: e.starter}, devsim.ServiceLookup(e.starter), log)
-	e.sims.Municipality.Sim.SetAutopilot(e.pilot)
+	e.pilot = devsim.NewAutopilot(devsim.AutopilotConfig{Enabled: true, Concurrency: 64}, e.starter, log)
+	e.sims.Municipality.Sim.SetListener(e.pilot)
 
 	tokens := []config.Token{
 		{Name: "bench-pm", Role: domain.RolePM, Token: pmToken},

@@ -90,8 +90,8 @@ func (s *Sim) notify(r *http.Request, body []byte) reply {
 	}
 	s.effect(op, in.ARS+"/"+in.ServiceKey)
 	// Only a new notification gets here (a replayed key answers the stored reply), so the
-	// autopilot sees each notice once. Handle only queues it: the answer does not wait.
-	s.takeNotice(AutopilotNotice{
+	// listener hears each notice once.
+	s.takeNotice(Notice{
 		Key: r.Header.Get("Idempotency-Key"), ARS: in.ARS, Service: in.ServiceKey,
 		Recipient: in.Recipient, Kind: in.Kind, Action: in.Action, Step: in.Step,
 	})
