@@ -62,6 +62,12 @@ func takerOf(action string) (domain.Role, bool) {
 	return roles[0], true
 }
 
+// unannounced are the human steps whose wait no notice announces to the municipality
+// simulator: the operator's connection tasks (operators are told by e-mail and webhook
+// only, never through the municipality's system). The autopilot looks for runs waiting
+// at them in the read model every AutopilotConfig.Poll.
+var unannounced = []string{workflows.StepDVDV, workflows.StepEmailRoute}
+
 // AutopilotTestNote is the note of a confirm-test answered "not received".
 const AutopilotTestNote = "Autopilot: Testantrag nicht angekommen"
 
@@ -70,10 +76,11 @@ const (
 	DefaultAutopilotConcurrency = 16
 	DefaultAutopilotAttempts    = 10
 	DefaultAutopilotBackoff     = 250 * time.Millisecond
+	DefaultAutopilotPoll        = time.Second
 )
 
 // autopilotMaxBackoff caps the doubling wait between tries; autopilotActTimeout bounds
-// one try of an action.
+// one try of an action, and one look into the read model.
 const (
 	autopilotMaxBackoff = 10 * time.Second
 	autopilotActTimeout = time.Minute
@@ -120,6 +127,9 @@ type AutopilotConfig struct {
 	// first wait between tries, doubling up to 10s (default 250ms).
 	Attempts int
 	Backoff  time.Duration
+	// Poll is how often the autopilot looks in the read model for runs waiting at a step
+	// no notice announces (the operator's connection tasks); default 1s.
+	Poll time.Duration
 }
 
 // AutopilotStats counts what the autopilot did. Every notice handed over ends in exactly
@@ -152,7 +162,8 @@ type ActionStats struct {
 // Autopilot plays the human steps of roll-ins: for every run waiting on a person it takes
 // the action the step waits for, through the starter, after AutopilotConfig.Delay. It
 // hears of the waits from the municipality simulator's notices (it is its
-// simulator.Listener). It is safe for concurrent use. Waits queue in FIFO order (the delay is the
+// simulator.Listener) and, for the operator's tasks that no notice announces, from the
+// read model. It is safe for concurrent use. Waits queue in FIFO order (the delay is the
 // same for all, so arrival order is due order) for one dispatcher and Concurrency
 // workers, so a campaign of thousands of runs costs a queue entry per waiting run, not a
 // goroutine.
@@ -165,7 +176,11 @@ type Autopilot struct {
 	work     chan queuedAction
 	stop     chan struct{}
 	stopOnce sync.Once
-	wg       sync.WaitGroup
+	// looking bounds the watcher's reads of the read model; Stop cancels it. Actions in
+	// flight have contexts of their own, so that Stop lets them finish.
+	looking    context.Context
+	stopLooker context.CancelFunc
+	wg         sync.WaitGroup
 
 	mu       sync.Mutex
 	queue    []queuedAction // due times non-decreasing
@@ -216,6 +231,9 @@ func NewAutopilot(cfg AutopilotConfig, st Starter, log *zap.Logger) *Autopilot {
 	if cfg.Backoff <= 0 {
 		cfg.Backoff = DefaultAutopilotBackoff
 	}
+	if cfg.Poll <= 0 {
+		cfg.Poll = DefaultAutopilotPoll
+	}
 	cfg.Delay = max(cfg.Delay, 0)
 	cfg.TestFailureRate = min(max(cfg.TestFailureRate, 0), 1)
 	if log == nil {
@@ -231,12 +249,14 @@ func NewAutopilot(cfg AutopilotConfig, st Starter, log *zap.Logger) *Autopilot {
 		pending: map[string]bool{},
 		stats:   AutopilotStats{ByAction: map[string]ActionStats{}},
 	}
+	a.looking, a.stopLooker = context.WithCancel(context.Background())
 	if !cfg.Enabled || st == nil {
 		a.cfg.Enabled = false
 		return a
 	}
-	a.wg.Add(1 + cfg.Concurrency)
+	a.wg.Add(2 + cfg.Concurrency)
 	go a.dispatch()
+	go a.watch()
 	for range cfg.Concurrency {
 		go a.worker()
 	}
@@ -328,7 +348,7 @@ func (a *Autopilot) waits(ctx context.Context, f store.RunFilter) ([]simulator.N
 				continue
 			}
 			out = append(out, simulator.Notice{
-				Key: "resume/" + r.ID + "/" + strconv.FormatInt(r.Seq, 10), ARS: string(r.ARS), Service: string(r.Service),
+				Key: "waiting/" + r.ID + "/" + strconv.FormatInt(r.Seq, 10), ARS: string(r.ARS), Service: string(r.Service),
 				Recipient: string(r.WaitingFor.Role), Kind: municipality.NoticeWaiting,
 				Action: r.WaitingFor.Action, Step: r.WaitingFor.Step,
 			})
@@ -337,6 +357,51 @@ func (a *Autopilot) waits(ctx context.Context, f store.RunFilter) ([]simulator.N
 			return out, nil
 		}
 		f.Cursor = next
+	}
+}
+
+// watch takes on, every Poll, the runs waiting at a step no notice announces. A wait is
+// taken on once per run and seq: the one found again in the next look — its action
+// failed, or the read model has not caught up — is left alone.
+func (a *Autopilot) watch() {
+	defer a.wg.Done()
+	ticker := time.NewTicker(a.cfg.Poll)
+	defer ticker.Stop()
+	seen := map[string]bool{}
+	for {
+		select {
+		case <-ticker.C:
+		case <-a.stop:
+			return
+		}
+		ctx, cancel := context.WithTimeout(a.looking, autopilotActTimeout)
+		now := map[string]bool{}
+		complete := true
+		for _, step := range unannounced {
+			waits, err := a.waits(ctx, store.RunFilter{Step: step})
+			if err != nil {
+				complete = false
+				level := zap.WarnLevel
+				if starter.KindOf(err) == starter.KindUnavailable || a.looking.Err() != nil {
+					level = zap.DebugLevel
+				}
+				a.log.Log(level, "could not look for runs waiting on an operator", zap.String("step", step), zap.Error(err))
+			}
+			for _, w := range waits {
+				now[w.Key] = true
+				if !seen[w.Key] {
+					a.handle(w, nil)
+				}
+			}
+		}
+		cancel()
+		if complete {
+			seen = now // forget the waits that are over
+		} else {
+			for k := range now {
+				seen[k] = true
+			}
+		}
 	}
 }
 
@@ -354,6 +419,7 @@ func (a *Autopilot) Stop() {
 		a.queue = nil
 		a.mu.Unlock()
 		close(a.stop)
+		a.stopLooker()
 	})
 	a.wg.Wait()
 }

@@ -39,8 +39,13 @@ var (
 	hundesteuer = domain.Service{Key: "99017013000000", Name: "Hundesteuer", Provider: "SH",
 		Fachverfahren: []string{"AB-Data"}, Transports: []domain.Transport{domain.TransportXTA, domain.TransportEmail},
 		PaymentRequired: true}
+	// every has every step a plan can have.
+	every = domain.Service{Key: "99999100000009", Name: "Alles", Lands: []string{"05"}, Fachverfahren: []string{"X"},
+		Transports:  []domain.Transport{domain.TransportFITConnect, domain.TransportXTA, domain.TransportEmail},
+		DPARequired: true, PaymentRequired: true}
 	catalogue = map[string]domain.Service{
 		string(wohngeld.Key): wohngeld, string(gewerbe.Key): gewerbe, string(hundesteuer.Key): hundesteuer,
+		string(every.Key): every,
 	}
 )
 
@@ -148,6 +153,16 @@ func (f *fakeStarter) setRuns(runs ...domain.RunStatus) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.runs = runs
+}
+
+// moveOn takes the run of ars and service off the waiting list, as the workflow does once
+// it has recorded an action (the real starter answers after that).
+func (f *fakeStarter) moveOn(ars, service string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.runs = slices.DeleteFunc(f.runs, func(r domain.RunStatus) bool {
+		return string(r.ARS) == ars && string(r.Service) == service
+	})
 }
 
 // listed returns the filters List was called with.
@@ -301,6 +316,65 @@ func TestAutopilotPlaysEveryHumanStep(t *testing.T) {
 	}, stats.ByAction)
 }
 
+// TestAutopilotConfirmsOperatorTasks: a Hundesteuer roll-in connected by XTA waits for an
+// operator to confirm the DVDV entry, one connected by e-mail for the mailbox. No notice
+// announces either — the municipality's system takes none for operators — so the
+// autopilot finds them in the read model and confirms them as operator: once each,
+// however often it looks, and again in a later round of the same task.
+func TestAutopilotConfirmsOperatorTasks(t *testing.T) {
+	t.Parallel()
+	const bielefeld, aachen, dortmund = "057110000000", "053340002002", "059130000000"
+	dvdv := waitingRun(bielefeld, hundesteuer, workflows.StepDVDV, 7)
+	mailbox := waitingRun(aachen, hundesteuer, workflows.StepEmailRoute, 9)
+	refused := waitingRun(dortmund, hundesteuer, workflows.StepDVDV, 4)
+	signing := waitingRun(ars, hundesteuer, workflows.StepCallOff, 3) // its notice reaches the simulator
+	st := &fakeStarter{state: func(string, string) domain.RunState { return domain.RunCancelled }}
+	st.setRuns(dvdv, mailbox, refused, signing)
+	st.respond = func(_ context.Context, c actCall, _ int) error {
+		if c.ars == dortmund {
+			return &starter.Error{Kind: starter.KindConflict, Msg: "the run is cancelled: no further actions"}
+		}
+		st.moveOn(c.ars, c.service)
+		return nil
+	}
+	c, _, ap := pilot(t, devsim.AutopilotConfig{Enabled: true, Poll: 5 * time.Millisecond}, st)
+
+	// The municipality simulator refuses a notice to an operator, as the real system
+	// would: the read model is the only way to hear of these waits.
+	op := waiting(hundesteuer, string(domain.RoleOperator), workflows.ActionConfirmConnection, workflows.StepDVDV)
+	require.ErrorContains(t, c.Notify(t.Context(), "operator", op), "recipient")
+
+	calls := st.waitCalls(t, 3)
+	looked := len(st.listed())
+	require.Eventually(t, func() bool { return len(st.listed()) >= looked+20 }, 10*time.Second, time.Millisecond)
+	require.Len(t, st.Calls(), 3, "each wait is acted on once, however often the autopilot looks")
+	for _, run := range []domain.RunStatus{dvdv, mailbox, refused} {
+		i := slices.IndexFunc(calls, func(c actCall) bool { return c.ars == string(run.ARS) })
+		require.GreaterOrEqual(t, i, 0, "no action for %s", run.ARS)
+		got := calls[i]
+		require.Equal(t, starter.Principal{Name: devsim.Principal, Role: domain.RoleOperator, AllOrganisations: true}, got.p)
+		require.Equal(t, string(hundesteuer.Key), got.service)
+		require.Equal(t, starter.Action{Name: workflows.ActionConfirmConnection, Step: run.WaitingFor.Step,
+			ID: "autopilot/waiting/" + run.ID + "/" + strconv.FormatInt(run.Seq, 10)}, got.a)
+	}
+	for _, f := range st.listed() {
+		require.Equal(t, string(domain.RunWaiting), f.State)
+		require.Contains(t, []string{workflows.StepDVDV, workflows.StepEmailRoute}, f.Step,
+			"the waits notices announce are left to the notices")
+	}
+	stats := ap.Stats()
+	require.Equal(t, devsim.ActionStats{Acted: 2, Failed: 1}, stats.ByAction[workflows.ActionConfirmConnection])
+	require.Equal(t, 3, stats.Noticed)
+
+	// The test submission did not arrive, the run went back to the connection stage and
+	// waits for the DVDV entry again: a new wait, a new action.
+	again := dvdv
+	again.Seq = 15
+	st.setRuns(again)
+	calls = st.waitCalls(t, 4)
+	require.Equal(t, "autopilot/waiting/"+dvdv.ID+"/15", calls[3].a.ID)
+}
+
 // TestAutopilotResume takes on every run already waiting on a person, page by page, as
 // `rollin dev` does when it starts; a second pass at the same state takes on nothing new.
 func TestAutopilotResume(t *testing.T) {
@@ -316,7 +390,7 @@ func TestAutopilotResume(t *testing.T) {
 	running := waitingRun("059130000000", wohngeld, workflows.StepCallOff, 3)
 	running.State, running.WaitingFor = domain.RunRunning, nil
 	st.setRuns(append(slices.Clone(runs), running)...)
-	ap := devsim.NewAutopilot(devsim.AutopilotConfig{Enabled: true, Delay: time.Hour}, st, zaptest.NewLogger(t))
+	ap := devsim.NewAutopilot(devsim.AutopilotConfig{Enabled: true, Delay: time.Hour, Poll: time.Hour}, st, zaptest.NewLogger(t))
 	t.Cleanup(ap.Stop)
 
 	n, err := ap.Resume(t.Context())
@@ -512,10 +586,12 @@ func TestAutopilotIgnoresOtherNotices(t *testing.T) {
 func TestAutopilotDisabled(t *testing.T) {
 	t.Parallel()
 	st := &fakeStarter{}
-	c, _, ap := pilot(t, devsim.AutopilotConfig{Enabled: false}, st)
+	st.setRuns(waitingRun(ars, hundesteuer, workflows.StepDVDV, 1))
+	c, _, ap := pilot(t, devsim.AutopilotConfig{Enabled: false, Poll: time.Millisecond}, st)
 	require.NoError(t, c.Notify(t.Context(), "w", waiting(wohngeld, municipality.RecipientMunicipality, workflows.ActionSignAgreement, workflows.StepCallOff)))
 	time.Sleep(50 * time.Millisecond)
 	require.Empty(t, st.Calls())
+	require.Empty(t, st.listed(), "a disabled autopilot does not look into the read model")
 	require.Equal(t, 1, ap.Stats().Ignored)
 }
 
@@ -731,6 +807,54 @@ func TestAutopilotHeard(t *testing.T) {
 		t.Fatal("done not called once the action was taken")
 	}
 	require.Equal(t, 3, ap.Stats().Ignored)
+}
+
+// TestAutopilotPlaysTheWorkflowsHumanSteps holds the autopilot and the municipality's
+// system to the workflow's plan: every human step's notice is one the municipality
+// system accepts, addressed to the role that takes the action, and the autopilot acts on
+// it as that role; the operator's steps, which no notice announces, are the ones it looks
+// for in the read model.
+func TestAutopilotPlaysTheWorkflowsHumanSteps(t *testing.T) {
+	t.Parallel()
+	svc := every
+	steps, blocked := workflows.Plan(svc, domain.Municipality{ARS: ars, Land: "05"})
+	require.Empty(t, blocked)
+
+	st := &fakeStarter{}
+	ap := devsim.NewAutopilot(devsim.AutopilotConfig{Enabled: true, Poll: time.Millisecond}, st, nil)
+	t.Cleanup(ap.Stop)
+	require.Eventually(t, func() bool { return len(st.listed()) >= 2 }, 5*time.Second, time.Millisecond)
+	var watched []string
+	for _, f := range st.listed() {
+		watched = append(watched, f.Step)
+	}
+
+	var human []workflows.StepDef
+	for _, def := range steps {
+		if def.Kind == workflows.KindHuman {
+			human = append(human, def)
+		}
+	}
+	require.Len(t, human, 8)
+	for i, def := range human {
+		if def.Role == domain.RoleOperator {
+			require.Contains(t, watched, def.Name)
+		} else {
+			require.Equal(t, string(def.Role), municipality.TakenBy(def.Action), "%s: the municipality's system accepts its notice", def.Name)
+		}
+		n := simulator.Notice{Key: def.Name, ARS: fmt.Sprintf("05515%07d", i), Service: string(svc.Key),
+			Recipient: string(def.Role), Kind: municipality.NoticeWaiting, Action: def.Action, Step: def.Name}
+		require.True(t, ap.Heard(n, nil), def.Name)
+	}
+	calls := st.waitCalls(t, len(human))
+	for _, def := range human {
+		i := slices.IndexFunc(calls, func(c actCall) bool { return c.a.Step == def.Name })
+		require.GreaterOrEqual(t, i, 0, def.Name)
+		require.Equal(t, def.Role, calls[i].p.Role, def.Name)
+		require.Equal(t, def.Action, calls[i].a.Name, def.Name)
+	}
+	require.Eventually(t, func() bool { return ap.Stats().Pending == 0 }, 5*time.Second, 5*time.Millisecond)
+	require.Zero(t, ap.Stats().Failed, "the fake starter's role matrix is the real one")
 }
 
 // TestAutopilotOneActionPerWait: a second notice of the same wait (a resumed run whose live
