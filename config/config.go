@@ -204,8 +204,9 @@ type Simulators struct {
 	Autopilot              Autopilot     `mapstructure:"autopilot"`
 }
 
-// Autopilot lets the municipality simulator play every human step (the municipality's and
-// the countersignature) through the normal actions, so campaigns run to live unattended.
+// Autopilot lets the municipality simulator play every human step (the municipality's, the
+// countersignature and the operator's connection tasks) through the normal actions, so
+// campaigns run to live unattended.
 type Autopilot struct {
 	Enabled         bool          `mapstructure:"enabled"`
 	Delay           time.Duration `mapstructure:"delay"`

@@ -1,9 +1,10 @@
 // Package devsim wires the simulated systems of a development installation (`rollin dev`)
 // and of the benchmarks: it starts a simulator for every system whose URL is not
-// configured and lets the municipality simulator's autopilot act through the starter —
-// the same role checks, validation and Updates as the people it stands in for. It sits
-// beside the front ends (it calls the starter), so neither the starter nor the simulators
-// need to know about each other.
+// configured, and its Autopilot plays the people of every roll-in through the starter —
+// the same role checks, validation and Updates as the people it stands in for — with the
+// workflow's own action names and types. It sits beside the front ends (it calls the
+// starter), so neither the starter nor the simulators need to know about each other or
+// about package workflows.
 package devsim
 
 import (
@@ -18,14 +19,10 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"strconv"
 
 	"go.uber.org/zap"
 
 	"github.com/rollin-efa/rollin/config"
-	"github.com/rollin-efa/rollin/domain"
-	"github.com/rollin-efa/rollin/starter"
-	"github.com/rollin-efa/rollin/store"
 	"github.com/rollin-efa/rollin/systems/fitconnect"
 	"github.com/rollin-efa/rollin/systems/simulator"
 )
@@ -38,7 +35,7 @@ type Systems struct {
 	// Municipality is the municipality simulator, nil when systems.municipality_url
 	// points at a real system.
 	Municipality *simulator.Server
-	autopilot    *simulator.Autopilot
+	autopilot    *Autopilot
 }
 
 // StateDir is where `rollin dev` and `rollin simulators` keep the simulators' state: in
@@ -199,11 +196,11 @@ func randomSecret() string {
 }
 
 // StartAutopilot attaches an autopilot to the municipality simulator when cfg enables it:
-// every waiting notice is answered through svc
-// after cfg.Delay. Runs that already wait on a person — their notices went out before
-// this process started — are fed to it from the read model, so a restarted `rollin dev`
-// carries its campaigns on. It returns the autopilot (nil when not enabled); Close stops it.
-func (s *Systems) StartAutopilot(ctx context.Context, cfg config.Autopilot, svc *starter.Service, log *zap.Logger) (*simulator.Autopilot, error) {
+// every run waiting on a person is answered through svc after cfg.Delay. Runs that
+// already wait on a person — their notices went out before this process started — are
+// taken on from the read model, so a restarted `rollin dev` carries its campaigns on. It
+// returns the autopilot (nil when not enabled); Close stops it.
+func (s *Systems) StartAutopilot(ctx context.Context, cfg config.Autopilot, svc Starter, log *zap.Logger) (*Autopilot, error) {
 	if !cfg.Enabled {
 		return nil, nil
 	}
@@ -211,12 +208,15 @@ func (s *Systems) StartAutopilot(ctx context.Context, cfg config.Autopilot, svc 
 		return nil, &config.KeyError{Key: "simulators.autopilot.enabled",
 			Msg: "the autopilot plays the municipality simulator; systems.municipality_url points at a real system"}
 	}
-	a := simulator.NewAutopilot(simulator.AutopilotConfig{
+	if log == nil {
+		log = zap.NewNop()
+	}
+	a := NewAutopilot(AutopilotConfig{
 		Enabled: true, Delay: cfg.Delay, TestFailureRate: cfg.TestFailureRate,
-	}, Actor{Starter: svc}, ServiceLookup(svc), log)
+	}, svc, log)
 	s.autopilot = a
-	s.Municipality.Sim.SetAutopilot(a)
-	n, err := Resume(ctx, a, svc)
+	s.Municipality.Sim.SetListener(a)
+	n, err := a.Resume(ctx)
 	if err != nil {
 		return a, err
 	}
@@ -229,87 +229,10 @@ func (s *Systems) StartAutopilot(ctx context.Context, cfg config.Autopilot, svc 
 // Close stops the autopilot (before the starter it uses goes away) and the simulators.
 func (s *Systems) Close() {
 	if s.autopilot != nil {
-		s.Municipality.Sim.SetAutopilot(nil)
+		s.Municipality.Sim.SetListener(nil)
 		s.autopilot.Stop()
 	}
 	for _, srv := range s.Servers {
 		_ = srv.Close()
-	}
-}
-
-// Principal is who the autopilot acts as in the audit log.
-const Principal = "autopilot"
-
-// Actor makes the autopilot act through the starter. It implements simulator.Actor.
-type Actor struct {
-	Starter *starter.Service
-}
-
-// Act sends one action as the role the step waits for. Errors the starter classifies as
-// unavailable (Temporal or PostgreSQL did not answer) are retryable, and so is "not now"
-// while the run is not final: a notice can arrive a moment before the workflow has
-// recorded the wait it announces — notices go out from inside a workflow task, and when a
-// worker dies before that task is recorded, the next worker records it seconds later
-// without sending the notice again (same idempotency key). A person would try again, so
-// the autopilot does. Other refusals (bad data, a finished run) are final.
-func (a Actor) Act(ctx context.Context, act simulator.AutopilotAction) error {
-	// The autopilot stands in for the people of every organisation.
-	p := starter.Principal{Name: Principal, Role: domain.Role(act.Role), AllOrganisations: true}
-	if p.Role == domain.RoleMunicipality {
-		p.ARS = domain.ARS(act.ARS)
-	}
-	_, err := a.Starter.Act(ctx, p, act.ARS, act.Service, starter.Action{
-		Name: act.Action, ID: act.ActionID, Step: act.Step, Data: act.Data,
-	})
-	switch starter.KindOf(err) {
-	case starter.KindUnavailable:
-		return simulator.MarkRetryable(err)
-	case starter.KindConflict:
-		all := starter.Principal{Name: Principal, Role: domain.RoleOperator, AllOrganisations: true}
-		if st, serr := a.Starter.Status(ctx, all, act.ARS, act.Service); serr == nil && !st.State.Final() {
-			return simulator.MarkRetryable(err)
-		}
-	}
-	return err
-}
-
-// ServiceLookup reads Steckbriefe through the starter, for the questionnaire.
-func ServiceLookup(svc *starter.Service) simulator.ServiceLookup {
-	return func(ctx context.Context, key string) (domain.Service, error) {
-		s, err := svc.Service(ctx, starter.Principal{Name: Principal, Role: domain.RolePM, AllOrganisations: true}, key)
-		if starter.KindOf(err) == starter.KindUnavailable {
-			return s, simulator.MarkRetryable(err)
-		}
-		return s, err
-	}
-}
-
-// Resume hands every run that waits on a person to a, as the notice it would have
-// received, and returns how many it handed over. The notice key is the run's ID and its
-// seq, so resuming twice at the same state acts once.
-func Resume(ctx context.Context, a *simulator.Autopilot, svc *starter.Service) (int, error) {
-	p := starter.Principal{Name: Principal, Role: domain.RoleOperator, AllOrganisations: true}
-	f := store.RunFilter{State: string(domain.RunWaiting), Limit: 1000}
-	n := 0
-	for {
-		runs, next, err := svc.List(ctx, p, f)
-		if err != nil {
-			return n, fmt.Errorf("autopilot: list waiting runs: %w", err)
-		}
-		for _, r := range runs {
-			if r.WaitingFor == nil {
-				continue
-			}
-			if a.Handle(simulator.AutopilotNotice{
-				Key: "resume/" + r.ID + "/" + strconv.FormatInt(r.Seq, 10), ARS: string(r.ARS), Service: string(r.Service),
-				Recipient: string(r.WaitingFor.Role), Kind: "waiting", Action: r.WaitingFor.Action, Step: r.WaitingFor.Step,
-			}) {
-				n++
-			}
-		}
-		if next == "" {
-			return n, nil
-		}
-		f.Cursor = next
 	}
 }

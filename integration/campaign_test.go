@@ -28,12 +28,12 @@ const (
 )
 
 // autopilot attaches an autopilot to the harness's municipality simulator that acts through
-// the same starter as the API, as `rollin-dev` wires it.
-func (h *harness) autopilot(cfg simulator.AutopilotConfig) *simulator.Autopilot {
+// the same starter as the API, as rollin-dev wires it.
+func (h *harness) autopilot(cfg devsim.AutopilotConfig) *devsim.Autopilot {
 	h.t.Helper()
 	cfg.Enabled = true
-	a := simulator.NewAutopilot(cfg, devsim.Actor{Starter: h.starter}, devsim.ServiceLookup(h.starter), h.log)
-	h.sims[simulator.Municipality].Sim.SetAutopilot(a)
+	a := devsim.NewAutopilot(cfg, h.starter, h.log)
+	h.sims[simulator.Municipality].Sim.SetListener(a)
 	h.t.Cleanup(a.Stop) // before the worker and client go (cleanups run last-in first-out)
 	return a
 }
@@ -81,7 +81,7 @@ func (h *harness) waitForCampaign(id, what string, limit time.Duration, cond fun
 func TestCampaignReachesLiveOnAutopilot(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t, dormagen, simulator.Config{})
-	pilot := h.autopilot(simulator.AutopilotConfig{TestFailureRate: 0.3, Seed: 1})
+	pilot := h.autopilot(devsim.AutopilotConfig{TestFailureRate: 0.3, Seed: 1})
 	members := h.kreis(heinsbergKreis)
 	require.Len(t, members, 10, "Kreis Heinsberg has 10 municipalities in the register")
 
@@ -116,7 +116,7 @@ func TestCampaignReachesLiveOnAutopilot(t *testing.T) {
 
 	// A run is live in the read model a moment before the autopilot's last action returns
 	// and is counted: wait until it has nothing in flight.
-	var stats simulator.AutopilotStats
+	var stats devsim.AutopilotStats
 	require.Eventually(t, func() bool { stats = pilot.Stats(); return stats.Pending == 0 }, 10*time.Second, 20*time.Millisecond,
 		"the autopilot still has actions in flight: %+v", stats)
 	require.Zero(t, stats.Failed, "every autopilot action was accepted: %+v", stats)
@@ -290,7 +290,7 @@ func TestCampaignPauseResumeCancel(t *testing.T) {
 func TestCampaignCLI(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t, dormagen, simulator.Config{})
-	h.autopilot(simulator.AutopilotConfig{})
+	h.autopilot(devsim.AutopilotConfig{})
 	const viersen = "05166" // Kreis Viersen, 9 municipalities
 
 	stdout, stderr, exit := h.rollinCLI("pm", "campaign", "start", "--service", gewerbe, "--kreis", viersen,

@@ -15,6 +15,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/stretchr/testify/require"
 
+	"github.com/rollin-efa/rollin/devsim"
 	"github.com/rollin-efa/rollin/domain"
 	"github.com/rollin-efa/rollin/store"
 	"github.com/rollin-efa/rollin/systems/simulator"
@@ -120,7 +121,7 @@ func TestChaosSystemDown(t *testing.T) {
 	opts.RoutingDeadline = time.Hour
 	const ars = "053580004004" // Aldenhoven, Kreis Düren (15 municipalities)
 	h := newHarnessWith(t, ars, simulator.Config{}, harnessOptions{process: &opts})
-	h.autopilot(simulator.AutopilotConfig{Delay: 10 * time.Millisecond})
+	h.autopilot(devsim.AutopilotConfig{Delay: 10 * time.Millisecond})
 	code, out := h.call("pm", http.MethodPost, "/api/v1/campaigns", map[string]any{"service": wohngeld, "kreis": "05358"})
 	require.Equal(t, http.StatusCreated, code, out)
 	id := out["id"].(string)
@@ -171,7 +172,7 @@ func TestChaosDatabaseConnectionsKilled(t *testing.T) {
 	opts := fastOptions
 	opts.CallAttempts, opts.RetryMax = 20, 500*time.Millisecond
 	h := newHarnessWith(t, ars, simulator.Config{Latency: 20 * time.Millisecond}, harnessOptions{process: &opts})
-	pilot := h.autopilot(simulator.AutopilotConfig{Delay: 10 * time.Millisecond})
+	pilot := h.autopilot(devsim.AutopilotConfig{Delay: 10 * time.Millisecond})
 	admin, err := pgx.Connect(context.Background(), h.dbURL)
 	require.NoError(t, err)
 	defer admin.Close(context.Background())
@@ -330,7 +331,7 @@ func TestChaosSlowAndFlappingSystems(t *testing.T) {
 	h := newHarnessWith(t, ars, simulator.Config{
 		Latency: 200 * time.Millisecond, SlowRate: 0.2, SlowLatency: 1500 * time.Millisecond, ErrorRate: 0.25, Seed: 42,
 	}, harnessOptions{process: &opts, callTimeout: time.Second})
-	h.autopilot(simulator.AutopilotConfig{Delay: 10 * time.Millisecond})
+	h.autopilot(devsim.AutopilotConfig{Delay: 10 * time.Millisecond})
 	code, out := h.call("pm", http.MethodPost, "/api/v1/campaigns", map[string]any{"service": wohngeld, "kreis": "05366"})
 	require.Equal(t, http.StatusCreated, code, out)
 	final := h.waitForCampaign(out["id"].(string), "all live", 5*time.Minute, func(p domain.CampaignProgress) bool {

@@ -14,6 +14,7 @@ import (
 	"go.temporal.io/sdk/workflow"
 	"google.golang.org/protobuf/encoding/protojson"
 
+	"github.com/rollin-efa/rollin/devsim"
 	"github.com/rollin-efa/rollin/domain"
 	"github.com/rollin-efa/rollin/logging"
 	"github.com/rollin-efa/rollin/systems/simulator"
@@ -31,7 +32,7 @@ func TestHistoryReplays(t *testing.T) {
 	t.Parallel()
 	const ars = "053620004004" // Bedburg (Rhein-Erft-Kreis); no other test uses it
 	h := newHarness(t, ars, simulator.Config{})
-	h.autopilot(simulator.AutopilotConfig{})
+	h.autopilot(devsim.AutopilotConfig{})
 	code, body := h.call("pm", http.MethodPost, "/api/v1/rollins", map[string]string{"ars": ars, "service": gewerbe})
 	require.Equal(t, http.StatusCreated, code, body)
 	h.waitForState(ars, gewerbe, domain.RunLive)

@@ -17,6 +17,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/stretchr/testify/require"
 
+	"github.com/rollin-efa/rollin/devsim"
 	"github.com/rollin-efa/rollin/domain"
 	"github.com/rollin-efa/rollin/store"
 	"github.com/rollin-efa/rollin/systems/simulator"
@@ -178,7 +179,7 @@ func TestChaosDatabaseOutage(t *testing.T) {
 	require.Eventually(t, func() bool { return sum(h.sims[simulator.Municipality].Sim.Counters().Effects) > 0 },
 		30*time.Second, 20*time.Millisecond, "the municipality was told of the wait")
 	// People (the autopilot) try again for as long as the outage lasts.
-	h.autopilot(simulator.AutopilotConfig{Delay: 10 * time.Millisecond, Attempts: 10000})
+	h.autopilot(devsim.AutopilotConfig{Delay: 10 * time.Millisecond, Attempts: 10000})
 
 	code, out = h.call("pm", http.MethodPost, "/api/v1/campaigns", map[string]any{"service": wohngeld, "kreis": steinfurt, "window": 4, "rate": 0.5})
 	require.Equal(t, http.StatusCreated, code, out)

@@ -27,7 +27,6 @@ import (
 	"github.com/rollin-efa/rollin/register"
 	"github.com/rollin-efa/rollin/starter"
 	"github.com/rollin-efa/rollin/store"
-	"github.com/rollin-efa/rollin/systems/simulator"
 	"github.com/rollin-efa/rollin/worker"
 )
 
@@ -55,7 +54,7 @@ type env struct {
 	sims     *devsim.Systems
 	worker   sdkworker.Worker
 	starter  *starter.Service
-	pilot    *simulator.Autopilot
+	pilot    *devsim.Autopilot
 	http     *http.Server
 	apiURL   string
 	// ars is the register in ARS order.
@@ -140,9 +139,8 @@ func newEnv(ctx context.Context, o options, log *zap.Logger) (*env, error) {
 		return nil, err
 	}
 	e.starter = starter.New(e.client, e.store, cfg.Temporal.TaskQueue, compose.WorkflowOptions(cfg.Process))
-	e.pilot = simulator.NewAutopilot(simulator.AutopilotConfig{Enabled: true, Concurrency: 64},
-		devsim.Actor{Starter: e.starter}, devsim.ServiceLookup(e.starter), log)
-	e.sims.Municipality.Sim.SetAutopilot(e.pilot)
+	e.pilot = devsim.NewAutopilot(devsim.AutopilotConfig{Enabled: true, Concurrency: 64}, e.starter, log)
+	e.sims.Municipality.Sim.SetListener(e.pilot)
 
 	tokens, err := auth.NewTokens([]auth.Token{
 		{Name: "bench-pm", Role: domain.RolePM, Token: pmToken},

@@ -374,8 +374,8 @@ type rssResult struct {
 // starts n runs that wait on people (autopilot off), and reads the process's memory.
 func (e *env) waitingRSS(ctx context.Context, bin string, ars []domain.ARS) (rssResult, error) {
 	e.stopWorker()
-	e.sims.Municipality.Sim.SetAutopilot(nil)
-	defer e.sims.Municipality.Sim.SetAutopilot(e.pilot)
+	e.sims.Municipality.Sim.SetListener(nil)
+	defer e.sims.Municipality.Sim.SetListener(e.pilot)
 
 	cmd := exec.CommandContext(ctx, bin, "worker")
 	cmd.Env = append(os.Environ(),

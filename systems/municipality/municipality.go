@@ -34,6 +34,29 @@ const (
 	NoticeAnnouncement = "announcement"
 )
 
+// The actions a waiting notice may ask of its recipient, by the names Rollin's API gives
+// them: the municipality's system shows the person the matching task. An operator's
+// actions never reach it — operators are the Kommunalvertreter's own team, told by
+// e-mail and webhook.
+const (
+	ActionSignAgreement        = "sign-agreement"
+	ActionCountersignAgreement = "countersign-agreement"
+	ActionSubmitConnectionData = "submit-connection-data"
+	ActionConfirmTest          = "confirm-test"
+)
+
+// TakenBy returns the recipient who takes action, the one a waiting notice naming it must
+// go to; "" for an action no notice may name.
+func TakenBy(action string) string {
+	switch action {
+	case ActionSignAgreement, ActionSubmitConnectionData, ActionConfirmTest:
+		return RecipientMunicipality
+	case ActionCountersignAgreement:
+		return RecipientPM
+	}
+	return ""
+}
+
 // Client calls the municipality-side API. It is safe for concurrent use.
 type Client struct {
 	c *systems.Client
@@ -82,7 +105,7 @@ type Notification struct {
 	Body       string `json:"body"`
 	// Action and Step name what the run waits for, e.g. sign-agreement at
 	// framework-agreement. A waiting notice must carry both, and its Recipient must be
-	// the one who takes the action (pm for countersign-agreement, else municipality).
+	// the one who takes the action (see TakenBy).
 	Action string `json:"action,omitempty"`
 	Step   string `json:"step,omitempty"`
 }

@@ -1,6 +1,10 @@
 package simulator
 
-import "net/http"
+import (
+	"net/http"
+
+	"github.com/rollin-efa/rollin/systems/municipality"
+)
 
 // Wire types of the municipality simulator.
 
@@ -57,20 +61,22 @@ func (s *Sim) notify(r *http.Request, body []byte) reply {
 	msg := firstInvalid(
 		checkARS("ars", in.ARS),
 		checkServiceKey("serviceKey", in.ServiceKey),
-		checkOneOf("recipient", in.Recipient, "municipality", "pm"),
-		checkOneOf("kind", in.Kind, "waiting", "reminder", "escalation", "announcement"),
+		checkOneOf("recipient", in.Recipient, municipality.RecipientMunicipality, municipality.RecipientPM),
+		checkOneOf("kind", in.Kind, municipality.NoticeWaiting, municipality.NoticeReminder, municipality.NoticeEscalation,
+			municipality.NoticeAnnouncement),
 		required("subject", in.Subject),
 		required("body", in.Body),
 	)
-	if msg == "" && in.Kind == "waiting" {
+	if msg == "" && in.Kind == municipality.NoticeWaiting {
 		// A waiting notice tells the person what to do: the action and the step.
 		msg = firstInvalid(required("action", in.Action), required("step", in.Step))
 	}
 	if msg == "" && in.Action != "" {
-		msg = checkOneOf("action", in.Action, autopilotSign, autopilotCountersign, autopilotConnection, autopilotConfirmTest)
+		msg = checkOneOf("action", in.Action, municipality.ActionSignAgreement, municipality.ActionCountersignAgreement,
+			municipality.ActionSubmitConnectionData, municipality.ActionConfirmTest)
 	}
-	if msg == "" && in.Kind == "waiting" && autopilotRoles[in.Action] != in.Recipient {
-		msg = "recipient: " + in.Action + " is taken by " + autopilotRoles[in.Action] + ", got " + quote(in.Recipient)
+	if msg == "" && in.Kind == municipality.NoticeWaiting && municipality.TakenBy(in.Action) != in.Recipient {
+		msg = "recipient: " + in.Action + " is taken by " + municipality.TakenBy(in.Action) + ", got " + quote(in.Recipient)
 	}
 	if msg == "" && in.Step != "" {
 		msg = checkStep("step", in.Step)
@@ -84,8 +90,8 @@ func (s *Sim) notify(r *http.Request, body []byte) reply {
 	}
 	s.effect(op, in.ARS+"/"+in.ServiceKey)
 	// Only a new notification gets here (a replayed key answers the stored reply), so the
-	// autopilot sees each notice once. Handle only queues it: the answer does not wait.
-	s.takeNotice(AutopilotNotice{
+	// listener hears each notice once.
+	s.takeNotice(Notice{
 		Key: r.Header.Get("Idempotency-Key"), ARS: in.ARS, Service: in.ServiceKey,
 		Recipient: in.Recipient, Kind: in.Kind, Action: in.Action, Step: in.Step,
 	})

@@ -24,7 +24,7 @@ const (
 	tableLink       = "link"       // ID → link
 	tableRoute      = "route"      // leikaKey/ars → routeRecord
 	tableRejection  = "rejection"  // ARS → systems.Problem
-	tableNotice     = "notice"     // notification key → AutopilotNotice whose action has not finished
+	tableNotice     = "notice"     // notification key → Notice a Listener has not finished with
 )
 
 type storedRecord struct {
@@ -195,7 +195,7 @@ func (s *Sim) apply(e journalEntry) error {
 			delete(s.notices, e.K)
 			break
 		}
-		var n AutopilotNotice
+		var n Notice
 		if err = decode(&n); err == nil {
 			s.notices[e.K] = n
 		}

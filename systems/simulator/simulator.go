@@ -148,11 +148,11 @@ type Sim struct {
 	submissions map[string]*submission
 	links       map[string]*link
 	routing     map[routeKey]*routeEntry
-	autopilot   *Autopilot
-	// notices are the waiting notices handed to the autopilot whose action has not
-	// finished, by key: kept with a StateDir only, so that a restart hands them over
-	// again (see SetAutopilot).
-	notices map[string]AutopilotNotice
+	listener    Listener
+	// notices are the notices a Listener took on and has not finished with, by key:
+	// kept with a StateDir only, so that a restart hands them over again (see
+	// SetListener).
+	notices map[string]Notice
 
 	// journal keeps the state with Config.StateDir (nil without); dirty holds what
 	// changed since the last commit; ext is the state a kind adds (FIT-Connect's).
@@ -262,7 +262,7 @@ func newSim(kind Kind, cfg Config) *Sim {
 		submissions: map[string]*submission{},
 		links:       map[string]*link{},
 		routing:     map[routeKey]*routeEntry{},
-		notices:     map[string]AutopilotNotice{},
+		notices:     map[string]Notice{},
 	}
 	s.mux.HandleFunc("GET /_sim/counters", s.getCounters)
 	s.mux.HandleFunc("GET /_sim/faults", s.getFaults)
@@ -316,57 +316,6 @@ func (s *Sim) ClearRejections() {
 	}
 	clear(s.rejections)
 	s.save()
-}
-
-// SetAutopilot makes the municipality simulator hand every new (not replayed)
-// notification to a; the autopilot acts on the waiting notices, after its delay and
-// without holding up the answer. nil detaches it. The caller owns a and stops it (before
-// whatever its Actor uses goes away). Other kinds of simulator receive no notifications.
-//
-// With a StateDir the simulator keeps every notice an autopilot took on until its action
-// finished, and hands those still open to a: a restart, kill -9 included, does not lose
-// an action the autopilot had queued or in flight (its action ID is the same, so one that
-// got through already is not taken twice).
-func (s *Sim) SetAutopilot(a *Autopilot) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.autopilot = a
-	if a == nil {
-		return
-	}
-	a.setDone(s.noticeDone)
-	for _, key := range slices.Sorted(maps.Keys(s.notices)) {
-		if !a.Handle(s.notices[key]) {
-			s.forgetNotice(key)
-		}
-	}
-	s.save()
-}
-
-// takeNotice hands a new notification to the autopilot and, with a StateDir, keeps it
-// until its action finished. Call with s.mu held.
-func (s *Sim) takeNotice(n AutopilotNotice) {
-	if s.autopilot == nil || !s.autopilot.Handle(n) || s.journal == nil {
-		return
-	}
-	s.notices[n.Key] = n
-	s.mark(tableNotice, n.Key, func() any { return n })
-}
-
-func (s *Sim) forgetNotice(key string) {
-	delete(s.notices, key)
-	s.mark(tableNotice, key, func() any { return nil })
-}
-
-// noticeDone forgets a notice whose action finished. The record need not wait for its
-// fsync: a notice handed over again after a crash repeats the action under the same ID.
-func (s *Sim) noticeDone(key string) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if _, ok := s.notices[key]; ok {
-		s.forgetNotice(key)
-		_, _ = s.commit() // a failure shows in the next request's answer
-	}
 }
 
 // Counters returns a copy of the counters.
