@@ -206,7 +206,7 @@ func TestHTTPProtectionDefaultsAndEnv(t *testing.T) {
 	require.Zero(t, cfg.HTTP.ClientRateLimit)
 }
 
-// TestLogFormat: JSON by default, console where a command says so (rollin dev), and the
+// TestLogFormat: JSON by default, console where a command says so (rollin-dev), and the
 // file, the environment and the flag override both.
 func TestLogFormat(t *testing.T) {
 	cfg, err := load(t, "")
@@ -217,7 +217,7 @@ func TestLogFormat(t *testing.T) {
 	AddFlags(fs)
 	cfg, err = Load(fs, DevDefaults)
 	require.NoError(t, err)
-	require.Equal(t, "console", cfg.Log.Format, "rollin dev")
+	require.Equal(t, "console", cfg.Log.Format, "rollin-dev")
 
 	require.NoError(t, fs.Parse([]string{"--log-format", "json"}))
 	cfg, err = Load(fs, DevDefaults)

@@ -376,7 +376,7 @@ func TestAutopilotConfirmsOperatorTasks(t *testing.T) {
 }
 
 // TestAutopilotResume takes on every run already waiting on a person, page by page, as
-// `rollin dev` does when it starts; a second pass at the same state takes on nothing new.
+// `rollin-dev` does when it starts; a second pass at the same state takes on nothing new.
 func TestAutopilotResume(t *testing.T) {
 	t.Parallel()
 	st := &fakeStarter{pageSize: 2}

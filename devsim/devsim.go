@@ -1,4 +1,4 @@
-// Package devsim wires the simulated systems of a development installation (`rollin dev`)
+// Package devsim wires the simulated systems of a development installation (`rollin-dev`)
 // and of the benchmarks: it starts a simulator for every system whose URL is not
 // configured, and its Autopilot plays the people of every roll-in through the starter —
 // the same role checks, validation and Updates as the people it stands in for — with the
@@ -38,7 +38,7 @@ type Systems struct {
 	autopilot    *Autopilot
 }
 
-// StateDir is where `rollin dev` and `rollin simulators` keep the simulators' state: in
+// StateDir is where `rollin-dev` and `rollin-dev simulators` keep the simulators' state: in
 // data_dir, beside Temporal's, so that a restart on the same data_dir continues the runs
 // Temporal kept with the tenants, links, destinations and submissions they refer to.
 func StateDir(cfg config.Config) string { return filepath.Join(cfg.DataDir, "simulators") }
@@ -47,7 +47,7 @@ func StateDir(cfg config.Config) string { return filepath.Join(cfg.DataDir, "sim
 // its simulators.*_addr (a free port when empty), and points the configuration at it; on
 // error nothing is left running. Each simulator continues the state kept in stateDir
 // (see simulator.Config.StateDir); "" keeps it in memory. The FIT-Connect simulator
-// admits the API clients of fitconnect.subscribers (see AddDevClients for `rollin dev`).
+// admits the API clients of fitconnect.subscribers (see AddDevClients for `rollin-dev`).
 func Start(cfg *config.Config, stateDir string) (*Systems, error) {
 	simCfg := simulator.Config{Latency: cfg.Simulators.Latency, ErrorRate: cfg.Simulators.ErrorRate, RoutingLag: cfg.Simulators.RoutingLag,
 		StateDir: stateDir}
@@ -198,7 +198,7 @@ func randomSecret() string {
 // StartAutopilot attaches an autopilot to the municipality simulator when cfg enables it:
 // every run waiting on a person is answered through svc after cfg.Delay. Runs that
 // already wait on a person — their notices went out before this process started — are
-// taken on from the read model, so a restarted `rollin dev` carries its campaigns on. It
+// taken on from the read model, so a restarted `rollin-dev` carries its campaigns on. It
 // returns the autopilot (nil when not enabled); Close stops it.
 func (s *Systems) StartAutopilot(ctx context.Context, cfg config.Autopilot, svc Starter, log *zap.Logger) (*Autopilot, error) {
 	if !cfg.Enabled {

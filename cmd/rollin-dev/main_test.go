@@ -10,7 +10,7 @@ import (
 	"github.com/rollin-efa/rollin/config"
 )
 
-// TestBannerNamesTheServerForTheCLI: the CLI example rollin dev prints names the address
+// TestBannerNamesTheServerForTheCLI: the CLI example rollin-dev prints names the address
 // it serves on, so that pasting it sends the token to this server and not to whatever
 // listens on the CLI's default address.
 func TestBannerNamesTheServerForTheCLI(t *testing.T) {
