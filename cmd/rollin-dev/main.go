@@ -136,23 +136,15 @@ func runDev(ctx context.Context, cfg config.Config, log *zap.Logger, cmd *cobra.
 	if err != nil {
 		return err
 	}
-	fe, err := compose.NewFrontEnds(cfg, svc, c, st, tokenSet, log)
+	fe, err := compose.ServeFrontEnds(cfg, svc, c, st, tokenSet, tel, log)
 	if err != nil {
 		return err
 	}
-	if err := tel.Metrics().RunsByState(st.CountRunsByState); err != nil {
-		return fmt.Errorf("register runs metric: %w", err)
-	}
-	srv, addr, err := compose.HTTPServer(cfg, tel.WithMetrics(fe.Handler), log)
-	if err != nil {
-		return err
-	}
-	printBanner(cmd, addr, address, cfg, tokens, generated, pilot != nil)
+	printBanner(cmd, fe.Addr, address, cfg, tokens, generated, pilot != nil)
 
 	<-ctx.Done()
 	fmt.Fprintln(cmd.ErrOrStderr(), "rollin-dev: shutting down")
-	fe.API.Drain()
-	return compose.ShutdownHTTP(cfg, srv, cfg.HTTP.ShutdownDelay)
+	return fe.Stop(cfg, log)
 }
 
 // seedDemo loads the demo catalogue and the shipped Destatis register. Both are upserts,

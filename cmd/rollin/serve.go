@@ -95,22 +95,13 @@ func serveCommand() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			fe, err := compose.NewFrontEnds(cfg, compose.Starter(cfg, c, st), c, st, tokens, log)
+			fe, err := compose.ServeFrontEnds(cfg, compose.Starter(cfg, c, st), c, st, tokens, tel, log)
 			if err != nil {
 				return err
 			}
-			if err := tel.Metrics().RunsByState(st.CountRunsByState); err != nil {
-				return fmt.Errorf("register runs metric: %w", err)
-			}
-			srv, addr, err := compose.HTTPServer(cfg, tel.WithMetrics(fe.Handler), log)
-			if err != nil {
-				return err
-			}
-			fmt.Fprintf(cmd.OutOrStdout(), "Rollin API on %s/api/v1, pages on %s/\n", compose.BaseURL(cfg, addr), compose.BaseURL(cfg, addr))
+			fmt.Fprintf(cmd.OutOrStdout(), "Rollin API on %s/api/v1, pages on %s/\n", compose.BaseURL(cfg, fe.Addr), compose.BaseURL(cfg, fe.Addr))
 			<-ctx.Done()
-			fe.API.Drain()
-			log.Info("draining: /readyz answers 503", zap.Duration("shutdown_delay", cfg.HTTP.ShutdownDelay))
-			return compose.ShutdownHTTP(cfg, srv, cfg.HTTP.ShutdownDelay)
+			return fe.Stop(cfg, log)
 		})
 }
 

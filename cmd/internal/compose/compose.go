@@ -208,19 +208,21 @@ func WorkflowOptions(p config.Process) workflows.Options {
 	}
 }
 
-// FrontEnds are the JSON API and the pages for people on one HTTP server: /api/ and the
-// health endpoints go to the API, everything else to the pages. Both act through the same
-// starter.
+// FrontEnds are the JSON API and the pages for people on one HTTP server on http.addr:
+// /api/ and the health endpoints go to the API, /metrics to the process's registry,
+// everything else to the pages. Both act through the same starter.
 type FrontEnds struct {
-	// API is drained on shutdown, so that /readyz turns 503 before the server stops.
-	API *api.Server
-	// Handler serves both.
-	Handler http.Handler
+	api *api.Server
+	srv *http.Server
+	// Addr is the address the server bound (http.addr may ask for a free port).
+	Addr string
 }
 
-// NewFrontEnds builds the API and the pages over svc, signing people in with tokens
-// (the API, and the pages under web.token_sign_in) and web.oidc.
-func NewFrontEnds(cfg config.Config, svc *starter.Service, c client.Client, st *store.Store, tokens *auth.Tokens, log *zap.Logger) (*FrontEnds, error) {
+// ServeFrontEnds builds the API and the pages over svc, signing people in with tokens
+// (the API, and the pages under web.token_sign_in) and web.oidc, registers the runs-by-state
+// gauge in tel, and serves them: what rollin serve and rollin-dev share. It returns once
+// listening.
+func ServeFrontEnds(cfg config.Config, svc *starter.Service, c client.Client, st *store.Store, tokens *auth.Tokens, tel *Telemetry, log *zap.Logger) (*FrontEnds, error) {
 	a := api.New(svc, tokens, Readiness(st, c), log.Named("api"))
 	a.EndSessionsIn(st)
 	day := 24 * time.Hour
@@ -245,7 +247,23 @@ func NewFrontEnds(cfg config.Config, svc *starter.Service, c client.Client, st *
 		mux.Handle(p, a)
 	}
 	mux.Handle("/", pages)
-	return &FrontEnds{API: a, Handler: mux}, nil
+	if err := tel.Metrics().RunsByState(st.CountRunsByState); err != nil {
+		return nil, fmt.Errorf("register runs metric: %w", err)
+	}
+	srv, addr, err := HTTPServer(cfg, tel.WithMetrics(mux), log)
+	if err != nil {
+		return nil, err
+	}
+	return &FrontEnds{api: a, srv: srv, Addr: addr}, nil
+}
+
+// Stop drains: /readyz answers 503 at once, requests are served for http.shutdown_delay
+// more (so that probes and load balancers notice), then the server stops as ShutdownHTTP
+// does.
+func (f *FrontEnds) Stop(cfg config.Config, log *zap.Logger) error {
+	f.api.Drain()
+	log.Info("draining: /readyz answers 503", zap.Duration("shutdown_delay", cfg.HTTP.ShutdownDelay))
+	return ShutdownHTTP(cfg, f.srv, cfg.HTTP.ShutdownDelay)
 }
 
 // Readiness is what every process that talks to both needs: the database and the
