@@ -14,6 +14,7 @@ import (
 
 	"github.com/rollin-efa/rollin/domain"
 	"github.com/rollin-efa/rollin/starter"
+	"github.com/rollin-efa/rollin/textrule"
 )
 
 // Tokens is the set of configured API tokens, kept as SHA-256 digests so that the process
@@ -75,6 +76,9 @@ type EntryError struct {
 
 func (e *EntryError) Error() string { return fmt.Sprintf("token %d, %s: %s", e.Index, e.Field, e.Msg) }
 
+// maxNameLength bounds a token's name, which the audit log shows as the actor.
+const maxNameLength = 100
+
 // NewTokens checks the entries and builds the set. A bad entry — no name, a name or token
 // used twice, an unknown role, a short token, a malformed digest, a municipality without
 // its ARS or with an organisation — is an *EntryError: a process must not start with a
@@ -94,6 +98,9 @@ func NewTokens(tokens []Token) (*Tokens, error) {
 			return nil, bad("name", "must not be empty")
 		case names[t.Name]:
 			return nil, bad("name", fmt.Sprintf("%q is used twice", t.Name))
+		case textrule.Line("name", t.Name, maxNameLength) != nil:
+			// The name stands in every audit entry of the token's holder.
+			return nil, bad("name", textrule.Line("name", t.Name, maxNameLength).Error())
 		case !t.Role.Valid():
 			return nil, bad("role", fmt.Sprintf("%q is not pm, operator or municipality", t.Role))
 		case t.TokenSHA256 == "" && len(t.Token) < 16:

@@ -65,6 +65,9 @@ func TestNewTokensRefusesBadEntries(t *testing.T) {
 	}{
 		"no name":             {[]auth.Token{{Role: domain.RolePM, Token: tok}}, 0, "name"},
 		"name twice":          {[]auth.Token{pm, {Name: "a", Role: domain.RolePM, Token: tok + "x"}}, 1, "name"},
+		"name with a NUL":     {[]auth.Token{{Name: "a\x00b", Role: domain.RolePM, Token: tok}}, 0, "name"},
+		"name with a newline": {[]auth.Token{{Name: "a\nb", Role: domain.RolePM, Token: tok}}, 0, "name"},
+		"name reversed":       {[]auth.Token{{Name: "a\u202eb", Role: domain.RolePM, Token: tok}}, 0, "name"},
 		"bad role":            {[]auth.Token{{Name: "a", Role: "admin", Token: tok}}, 0, "role"},
 		"short token":         {[]auth.Token{{Name: "a", Role: domain.RolePM, Token: "short"}}, 0, "token"},
 		"municipality no ARS": {[]auth.Token{{Name: "a", Role: domain.RoleMunicipality, Token: tok}}, 0, "ars"},

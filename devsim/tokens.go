@@ -1,6 +1,7 @@
 package devsim
 
 import (
+	"bytes"
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
@@ -30,7 +31,14 @@ func Tokens(cfg config.Config, municipalityARS string) (tokens []config.Token, g
 	raw, err := os.ReadFile(path) // #nosec G304 -- data_dir is the operator's own configuration; the file name is a constant
 	switch {
 	case err == nil:
-		if err := yaml.Unmarshal(raw, &tokens); err != nil {
+		// Strictly, like the configuration file: a misspelt key must not quietly widen or
+		// drop a token's scope.
+		dec := yaml.NewDecoder(bytes.NewReader(raw))
+		dec.KnownFields(true)
+		if err := dec.Decode(&tokens); err != nil || len(tokens) == 0 {
+			if err == nil {
+				err = errors.New("no tokens in it")
+			}
 			return nil, false, fmt.Errorf("read %s: %w (delete it to generate new tokens)", path, err)
 		}
 		return tokens, true, nil

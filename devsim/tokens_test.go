@@ -40,3 +40,23 @@ func TestDevTokensAreGeneratedOnceAndPrivate(t *testing.T) {
 	require.False(t, generated)
 	require.Equal(t, cfg.Auth.Tokens, configured)
 }
+
+// TestTokensFileIsReadStrictly: a tokens file with a misspelt key or no entries stops
+// rollin-dev with the file named, rather than starting with a token scoped otherwise than
+// written or with nobody able to sign in.
+func TestTokensFileIsReadStrictly(t *testing.T) {
+	t.Parallel()
+	for name, body := range map[string]string{
+		"misspelt key": "- {name: pl, role: pm, token: 0123456789abcdef0123, organization: d-nrw}\n",
+		"empty":        "",
+		"empty list":   "[]\n",
+	} {
+		t.Run(name, func(t *testing.T) {
+			cfg := config.Config{DataDir: t.TempDir()}
+			require.NoError(t, os.WriteFile(filepath.Join(cfg.DataDir, TokensFile), []byte(body), 0o600))
+			_, _, err := Tokens(cfg, "055150000000")
+			require.ErrorContains(t, err, TokensFile)
+			require.ErrorContains(t, err, "delete it")
+		})
+	}
+}
